@@ -1,0 +1,18 @@
+"""The exception users see when schemaiso cannot do what a run needs."""
+
+from __future__ import annotations
+
+from django.core.management.base import CommandError
+
+
+class SchemaIsoError(CommandError):
+    """A problem with settings, privileges or the server that the user must fix.
+
+    It subclasses ``CommandError`` so that ``manage.py test`` prints the message
+    alone, without a traceback, and exits non-zero: the message is the interface.
+    Every message names the alias, setting or schema involved and what to do.
+    """
+
+
+class CloneError(SchemaIsoError):
+    """The template schema holds something the clone engine cannot copy faithfully."""
