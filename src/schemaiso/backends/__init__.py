@@ -1,0 +1,1 @@
+"""Database backend pieces: the wrapper and creation mixins, and explicit ENGINEs."""

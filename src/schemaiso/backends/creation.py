@@ -1,0 +1,386 @@
+"""The DatabaseCreation mixin: test database setup and teardown on schemas.
+
+It overrides Django's own seams (``create_test_db``, ``_clone_test_db``,
+``get_test_db_clone_settings``, ``setup_worker_connection``, ``destroy_test_db``,
+``set_as_test_mirror``) so that the stock ``setup_databases`` and parallel runner
+drive it: one test database, ``migrate`` into a template schema, one schema cloned
+from it per worker, and the test database dropped (schemas with it) at the end.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.db import OperationalError as DjangoOperationalError
+
+from .. import clone, cleanup
+from ..conf import get_config
+from ..errors import SchemaIsoError
+from ..naming import SchemaNames, marker, new_run_id, parse_marker, quote_ident, quote_literal
+from .state import STATE_KEY, SchemaState, get_state
+
+_RUN_ID: str | None = None
+
+_CREATE_EXTENSION = re.compile(
+    r"^\s*CREATE\s+EXTENSION\s+(?:IF\s+NOT\s+EXISTS\s+)?(?:\"[^\"]+\"|[^\s;]+)(?P<rest>[^;]*);?\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def run_id() -> str:
+    """This process's run id, shared by every alias so one run's schemas group together."""
+    global _RUN_ID
+    if _RUN_ID is None:
+        _RUN_ID = new_run_id()
+    return _RUN_ID
+
+
+def extensions_into(shared: str) -> Callable[..., Any]:
+    """An execute wrapper that installs extensions into the shared schema.
+
+    ``CREATE EXTENSION x`` without ``SCHEMA`` installs into the first schema on the
+    ``search_path``, which during ``migrate`` is the template: its functions and types
+    would then be copied into every worker, or break when the template is dropped.
+    """
+
+    def wrapper(execute: Callable[..., Any], sql: Any, params: Any, many: bool, context: Any) -> Any:
+        if isinstance(sql, str):
+            match = _CREATE_EXTENSION.match(sql)
+            if match and not re.search(r"\bSCHEMA\b", match["rest"], re.IGNORECASE):
+                sql = sql.rstrip().rstrip(";") + " SCHEMA " + quote_ident(shared)
+        return execute(sql, params, many, context)
+
+    return wrapper
+
+
+class SchemaIsolationCreationMixin:
+    """Creation on top of any PostgreSQL-family ``DatabaseCreation``."""
+
+    connection: Any
+    log: Callable[[str], None]
+
+    #: The runner sets this when the main process runs no tests before teardown
+    #: (everything parallel, nothing serial): then the main schema is never cloned.
+    defer_main_schema = False
+
+    _clone_plan: clone.ClonePlan | None = None
+
+    # -- state -------------------------------------------------------------------
+
+    @property
+    def state(self) -> SchemaState | None:
+        return get_state(self.connection.settings_dict)
+
+    def _require_state(self) -> SchemaState:
+        state = self.state
+        if state is None:
+            raise SchemaIsoError(
+                f"schemaiso: alias '{self.connection.alias}' has no test schemas yet; "
+                "create the test database first."
+            )
+        return state
+
+    @staticmethod
+    def _names(state: SchemaState) -> SchemaNames:
+        return SchemaNames(prefix=state["prefix"], run_id=state["run_id"])
+
+    def _set_state(self, **changes: Any) -> None:
+        state = self._require_state()
+        self.connection.settings_dict[STATE_KEY] = {**state, **changes}
+
+    def _use_schema(self, schema: str, role: str) -> None:
+        """Point every future connection of this alias (all threads) at ``schema``."""
+        self._set_state(schema=schema, role=role)
+        self.connection.close()
+        close_pool = getattr(self.connection, "close_pool", None)
+        if close_pool is not None:
+            close_pool()
+
+    # -- creating the test database and the template --------------------------
+
+    def create_test_db(self, *args: Any, **kwargs: Any) -> str:
+        config = get_config()
+        names = SchemaNames(prefix=config.prefix, run_id=run_id())
+        self.connection.settings_dict[STATE_KEY] = SchemaState(
+            alias=self.connection.alias,
+            prefix=config.prefix,
+            run_id=names.run_id,
+            shared=config.shared_schema,
+            template=names.template,
+            schema=names.template,
+            role="template",
+            mirror=False,
+        )
+        with self.connection.execute_wrapper(extensions_into(config.shared_schema)):
+            test_database_name: str = super().create_test_db(*args, **kwargs)  # type: ignore[misc]
+        self._move_template_extensions()
+        if not self.defer_main_schema:
+            self.use_main_schema()
+        return test_database_name
+
+    def _create_test_db(self, verbosity: int, autoclobber: bool, keepdb: bool = False) -> str:
+        test_database_name: str = self._get_test_db_name()  # type: ignore[attr-defined]
+        self._preflight(test_database_name, keepdb)
+        super()._create_test_db(verbosity, autoclobber, keepdb)  # type: ignore[misc]
+        self._prepare_test_database(test_database_name)
+        return test_database_name
+
+    def _server_display(self) -> str:
+        sd = self.connection.settings_dict
+        host = sd.get("HOST") or "local socket"
+        port = sd.get("PORT") or "5432"
+        return f"{host}:{port}"
+
+    def _preflight(self, test_database_name: str, keepdb: bool) -> None:
+        """Fail early, with the alias, host and grant named, before Django's generic errors."""
+        alias = self.connection.alias
+        try:
+            with self._nodb_cursor() as cursor:  # type: ignore[attr-defined]
+                cursor.execute(
+                    "SELECT current_user, rolcreatedb OR rolsuper FROM pg_roles "
+                    "WHERE rolname = current_user"
+                )
+                user, can_create_db = cursor.fetchone()
+                exists = self._database_exists(cursor, test_database_name)  # type: ignore[attr-defined]
+        except (DjangoOperationalError, self.connection.Database.OperationalError) as exc:
+            raise SchemaIsoError(
+                f"schemaiso: cannot connect to PostgreSQL for alias '{alias}' at "
+                f"{self._server_display()} as user "
+                f"'{self.connection.settings_dict.get('USER') or '(default)'}': "
+                f"{str(exc).strip()}\nCheck DATABASES['{alias}'] (HOST, PORT, USER, "
+                "PASSWORD) and that the server is running."
+            ) from exc
+        if not can_create_db and not (keepdb and exists):
+            raise SchemaIsoError(
+                f"schemaiso: role '{user}' may not create the test database "
+                f"'{test_database_name}' for alias '{alias}' (it lacks the CREATEDB "
+                f"privilege). As a superuser run: ALTER ROLE {quote_ident(user)} CREATEDB;"
+            )
+
+    @contextmanager
+    def _test_db_cursor(self, test_database_name: str) -> Iterator[Any]:
+        """A short-lived, unpooled connection to the test database with no schema state."""
+        sd = self.connection.settings_dict
+        options = {k: v for k, v in sd["OPTIONS"].items() if k != "pool"}
+        conn = self.connection.__class__(
+            {**sd, "NAME": test_database_name, "OPTIONS": options, STATE_KEY: None},
+            alias=self.connection.alias,
+        )
+        try:
+            with conn.cursor() as cursor:
+                yield cursor
+        finally:
+            conn.close()
+
+    def _prepare_test_database(self, test_database_name: str) -> None:
+        """Check privileges and the shared schema, then create the template schema."""
+        state = self._require_state()
+        alias, shared, template = state["alias"], state["shared"], state["template"]
+        with self._test_db_cursor(test_database_name) as cursor:
+            cursor.execute(
+                "SELECT current_user, has_database_privilege(current_database(), 'CREATE')"
+            )
+            user, can_create = cursor.fetchone()
+            if not can_create:
+                raise SchemaIsoError(
+                    f"schemaiso: role '{user}' may not create schemas in test database "
+                    f"'{test_database_name}' (alias '{alias}'). As the database owner run: "
+                    f"GRANT CREATE ON DATABASE {quote_ident(test_database_name)} TO "
+                    f"{quote_ident(user)};"
+                )
+            cursor.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [shared])
+            if cursor.fetchone() is None:
+                cursor.execute("CREATE SCHEMA " + quote_ident(shared))
+            tables = self._user_relations(cursor, shared)
+            if tables:
+                shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+                raise SchemaIsoError(
+                    f"schemaiso: the shared schema '{shared}' of test database "
+                    f"'{test_database_name}' (alias '{alias}') already holds "
+                    f"{len(tables)} table(s) or view(s) ({shown}); every worker would see "
+                    "them. It is probably left from a run without schemaiso: run once "
+                    "without --keepdb so the test database is recreated, or drop those "
+                    "objects."
+                )
+            self._create_template_schema(cursor, template, test_database_name, state)
+
+    @staticmethod
+    def _user_relations(cursor: Any, schema: str) -> list[str]:
+        """Tables, views and sequences in ``schema`` that no extension owns."""
+        cursor.execute(
+            """
+            SELECT c.relname FROM pg_class c
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = %s AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+              AND NOT EXISTS (
+                SELECT 1 FROM pg_depend d
+                WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
+              )
+            ORDER BY c.relname
+            """,
+            [schema],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+    def _create_template_schema(
+        self, cursor: Any, template: str, test_database_name: str, state: SchemaState
+    ) -> None:
+        cursor.execute(
+            "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = %s",
+            [template],
+        )
+        row = cursor.fetchone()
+        if row is not None:
+            if parse_marker(row[0]) is None:
+                raise SchemaIsoError(
+                    f"schemaiso: schema '{template}' in test database '{test_database_name}' "
+                    f"(alias '{state['alias']}') was not created by schemaiso, so it will "
+                    "not be used or touched. Drop it, or set SCHEMAISO['PREFIX'] to "
+                    "another name."
+                )
+            return  # kept by --keepdb: migrate brings it up to date
+        cursor.execute(
+            "CREATE SCHEMA {0}; COMMENT ON SCHEMA {0} IS {1}".format(
+                quote_ident(template), quote_literal(marker("template", state["run_id"]))
+            )
+        )
+
+    def _move_template_extensions(self) -> None:
+        """Move extensions that a migration installed into the template to the shared schema."""
+        state = self._require_state()
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT extname, extrelocatable FROM pg_extension "
+                "WHERE extnamespace = (SELECT oid FROM pg_namespace WHERE nspname = %s) "
+                "ORDER BY extname",
+                [state["template"]],
+            )
+            for name, relocatable in cursor.fetchall():
+                if not relocatable:
+                    raise SchemaIsoError(
+                        f"schemaiso: extension '{name}' was installed into the template "
+                        f"schema '{state['template']}' (alias '{state['alias']}') and cannot "
+                        f"be moved. Create it with CREATE EXTENSION {name} SCHEMA "
+                        f"{state['shared']} in the migration that needs it."
+                    )
+                cursor.execute(
+                    f"ALTER EXTENSION {quote_ident(name)} SET SCHEMA {quote_ident(state['shared'])}"
+                )
+
+    # -- schemas for the main process and workers -------------------------------
+
+    def _raw_connection(self) -> Any:
+        self.connection.ensure_connection()
+        return self.connection.connection
+
+    def _plan(self) -> clone.ClonePlan:
+        """The template's clone script, read once per process after ``migrate``."""
+        state = self._require_state()
+        if self._clone_plan is None or self._clone_plan.template != state["template"]:
+            plan = clone.read_template(self._raw_connection(), state["template"], state["shared"])
+            for warning in plan.warnings:
+                self.log(f"schemaiso: warning: {warning}")
+            self._clone_plan = plan
+        return self._clone_plan
+
+    def _schema_exists(self, schema: str) -> bool:
+        with self.connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [schema])
+            return cursor.fetchone() is not None
+
+    def create_schema(self, schema: str, role: str) -> None:
+        """Create ``schema`` with our marker and fill it from the template."""
+        state = self._require_state()
+        plan = self._plan()
+        raw = self._raw_connection()
+        with raw.cursor() as cursor:
+            cursor.execute(
+                "CREATE SCHEMA {0}; COMMENT ON SCHEMA {0} IS {1}".format(
+                    quote_ident(schema), quote_literal(marker(role, state["run_id"]))
+                )
+            )
+        clone.clone_schema(raw, plan, schema)
+
+    def use_main_schema(self) -> None:
+        """Move the main process off the template into its own schema (cloned once)."""
+        state = self._require_state()
+        if state["role"] == "main" or state["mirror"]:
+            return
+        main = self._names(state).main
+        if not self._schema_exists(main):
+            self.create_schema(main, "main")
+        self._use_schema(main, "main")
+
+    def follow(self, primary_settings_dict: dict[str, Any]) -> None:
+        """Make this mirror alias use the same schema as its primary."""
+        primary = get_state(primary_settings_dict)
+        if primary is not None:
+            self.connection.settings_dict[STATE_KEY] = {**primary, "mirror": True}
+            self.connection.close()
+
+    def _clone_test_db(self, suffix: str, verbosity: int, keepdb: bool = False) -> None:
+        state = self._require_state()
+        schema = self._names(state).worker(int(suffix))
+        if verbosity >= 2:
+            self.log(f"schemaiso: cloning schema '{state['template']}' into '{schema}'")
+        self.create_schema(schema, "worker")
+
+    def get_test_db_clone_settings(self, suffix: str) -> dict[str, Any]:
+        state = self.state
+        if state is None:
+            return super().get_test_db_clone_settings(suffix)  # type: ignore[misc, no-any-return]
+        worker = self._names(state).worker(int(suffix))
+        # Same database: a worker differs from the others only by its schema.
+        return {**self.connection.settings_dict, STATE_KEY: {**state, "schema": worker, "role": "worker"}}
+
+    def setup_worker_connection(self, _worker_id: int) -> None:
+        super().setup_worker_connection(_worker_id)  # type: ignore[misc]
+        state = self.state
+        if state is None or state["mirror"] or state["schema"] is None:
+            return
+        # Django numbers workers with a counter that keeps growing when the pool
+        # replaces a worker (tickets #27734, #32769): clone the schema it asks for.
+        if not self._schema_exists(state["schema"]):
+            self.create_schema(state["schema"], "worker")
+
+    def set_as_test_mirror(self, primary_settings_dict: dict[str, Any]) -> None:
+        super().set_as_test_mirror(primary_settings_dict)  # type: ignore[misc]
+        self.follow(primary_settings_dict)
+
+    # -- teardown -----------------------------------------------------------------
+
+    def destroy_test_db(
+        self,
+        old_database_name: str | None = None,
+        verbosity: int = 1,
+        keepdb: bool = False,
+        suffix: str | None = None,
+    ) -> None:
+        state = self.state
+        if state is None or state["mirror"]:
+            return super().destroy_test_db(old_database_name, verbosity, keepdb, suffix)  # type: ignore[misc, no-any-return]
+        if suffix is not None:
+            # A worker's schema lives in the test database: it goes when the database
+            # goes, or with this run's other schemas below when the database stays.
+            self.connection.close()
+            return None
+        if keepdb:
+            self._drop_run_schemas(state, verbosity)
+        self.connection.close()
+        self.connection.settings_dict[STATE_KEY] = None
+        return super().destroy_test_db(old_database_name, verbosity, keepdb)  # type: ignore[misc, no-any-return]
+
+    def _drop_run_schemas(self, state: SchemaState, verbosity: int) -> None:
+        """Drop every schema this run created in the kept database, in small batches."""
+        names = self._names(state)
+        raw = self._raw_connection()
+        schemas = cleanup.run_schemas(raw, names)
+        if verbosity >= 1 and schemas:
+            self.log(
+                f"schemaiso: dropping {len(schemas)} schema(s) of run {names.run_id} "
+                f"for alias '{state['alias']}'; keeping '{state['template']}'..."
+            )
+        cleanup.drop_schemas(raw, schemas)

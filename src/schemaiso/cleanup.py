@@ -1,0 +1,121 @@
+"""Dropping our schemas: only marked ones, in batches the lock table can hold.
+
+``DROP SCHEMA … CASCADE`` takes a lock on every object it drops, all in one
+transaction; a 1000-table schema needs more lock slots than a default server has
+(``max_locks_per_transaction`` 64 x ``max_connections`` 100). So tables go first,
+a batch per transaction sized to the server, and the then small schema last.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .clone import server_lock_budget
+from .naming import SchemaNames, parse_marker, quote_ident
+
+#: How long a drop waits for a lock before it gives up with a clear error,
+#: instead of hanging behind a session left "idle in transaction".
+LOCK_TIMEOUT = "30s"
+
+
+def marked_schemas(conn: Any, like: str = "%") -> dict[str, dict[str, Any]]:
+    """Schemas whose names match ``like`` and whose comment is our marker."""
+    with conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT nspname, obj_description(oid, 'pg_namespace') FROM pg_namespace "
+            "WHERE nspname LIKE %s ORDER BY nspname",
+            [like],
+        )
+        rows = cursor.fetchall()
+    found = {}
+    for name, comment in rows:
+        payload = parse_marker(comment)
+        if payload is not None:
+            found[name] = payload
+    return found
+
+
+def run_schemas(conn: Any, names: SchemaNames) -> list[str]:
+    """This run's schemas (workers and main), never the shared template."""
+    return [
+        name
+        for name, payload in marked_schemas(conn, names.run_pattern).items()
+        if payload.get("run") == names.run_id and payload.get("role") != "template"
+    ]
+
+
+def _relation_batches(conn: Any, schema: str, budget: int) -> list[list[tuple[str, str]]]:
+    """The schema's tables and materialized views, grouped so each group fits ``budget``.
+
+    A relation's weight counts the locks dropping it takes: itself, its TOAST table
+    and index, its indexes and sequences, and the tables its foreign keys touch.
+    """
+    with conn.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT c.relname, c.relkind,
+                   4 + (SELECT count(*) FROM pg_index i WHERE i.indrelid = c.oid)
+                     + (SELECT count(*) FROM pg_depend d
+                        WHERE d.refobjid = c.oid AND d.classid = 'pg_class'::regclass
+                          AND d.deptype IN ('a', 'i'))
+                     + (SELECT count(*) FROM pg_constraint k
+                        WHERE k.conrelid = c.oid AND k.contype = 'f')
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = %s AND c.relkind IN ('r', 'p', 'm', 'f')
+              AND NOT c.relispartition
+            ORDER BY c.relname
+            """,
+            [schema],
+        )
+        rows = cursor.fetchall()
+    batches: list[list[tuple[str, str]]] = []
+    current: list[tuple[str, str]] = []
+    used = 0
+    for name, kind, weight in rows:
+        if current and used + weight > budget:
+            batches.append(current)
+            current, used = [], 0
+        current.append((name, kind))
+        used += weight
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _run_transaction(conn: Any, sql: str) -> None:
+    with conn.cursor() as cursor:
+        cursor.execute("BEGIN")
+        try:
+            cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'; {sql}")
+        except Exception:
+            cursor.execute("ROLLBACK")
+            raise
+        cursor.execute("COMMIT")
+
+
+def drop_schema(conn: Any, schema: str, *, lock_budget: int | None = None) -> bool:
+    """Drop one marked schema in lock-sized batches; False if it is not ours or gone."""
+    if schema not in marked_schemas(conn, schema.replace("_", r"\_")):
+        return False
+    budget = lock_budget or server_lock_budget(conn)
+    qschema = quote_ident(schema)
+    for batch in _relation_batches(conn, schema, budget):
+        tables = [f"{qschema}.{quote_ident(n)}" for n, kind in batch if kind != "m"]
+        matviews = [f"{qschema}.{quote_ident(n)}" for n, kind in batch if kind == "m"]
+        statements = []
+        if matviews:
+            statements.append(f"DROP MATERIALIZED VIEW IF EXISTS {', '.join(matviews)} CASCADE")
+        if tables:
+            statements.append(f"DROP TABLE IF EXISTS {', '.join(tables)} CASCADE")
+        _run_transaction(conn, "; ".join(statements))
+    _run_transaction(conn, f"DROP SCHEMA IF EXISTS {qschema} CASCADE")
+    return True
+
+
+def drop_schemas(conn: Any, schemas: list[str], *, lock_budget: int | None = None) -> list[str]:
+    """Drop each marked schema in turn; return the ones dropped.
+
+    Unmarked schemas are skipped: nothing we did not create is ever touched.
+    """
+    budget = lock_budget or server_lock_budget(conn)
+    return [s for s in schemas if drop_schema(conn, s, lock_budget=budget)]

@@ -1,0 +1,140 @@
+"""Schema names: run ids, worker names, validation, quoting and the ownership marker.
+
+Every schema schemaiso creates carries a marker comment; cleanup drops a schema only
+when the marker proves it is ours, so nothing outside our schemas is ever touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import secrets
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import SchemaIsoError
+
+#: PostgreSQL truncates identifiers to NAMEDATALEN - 1 bytes.
+MAX_IDENTIFIER_BYTES = 63
+#: Every marker comment starts with this, so a plain ``LIKE`` finds our schemas.
+MARKER_PREFIX = "schemaiso:"
+DEFAULT_PREFIX = "schemaiso"
+
+_SAFE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_HASH_CHARS = 8
+
+
+def new_run_id() -> str:
+    """A short random id that keeps two runs on one server apart."""
+    return secrets.token_hex(4)
+
+
+def validate_schema_name(name: str, *, setting: str = "schema name") -> str:
+    """Return ``name`` if it is a safe schema name, else raise a clear error.
+
+    Safe means letters, digits and ``_`` only, not starting with a digit, not a
+    reserved ``pg_`` name, and at most 63 bytes. Names are quoted everywhere anyway;
+    this keeps them predictable in ``search_path`` values and marker lookups.
+    """
+    if not _SAFE_NAME.match(name):
+        raise SchemaIsoError(
+            f"schemaiso: {setting} {name!r} is not a safe schema name. Use letters, "
+            "digits and '_' only, starting with a letter or '_'."
+        )
+    if name.lower().startswith("pg_"):
+        raise SchemaIsoError(
+            f"schemaiso: {setting} {name!r} starts with 'pg_', which PostgreSQL "
+            "reserves for system schemas. Choose another name."
+        )
+    if len(name.encode()) > MAX_IDENTIFIER_BYTES:
+        raise SchemaIsoError(
+            f"schemaiso: {setting} {name!r} is longer than {MAX_IDENTIFIER_BYTES} bytes, "
+            "PostgreSQL's identifier limit. Choose a shorter name."
+        )
+    return name
+
+
+def fit_name(name: str) -> str:
+    """Shorten ``name`` to 63 bytes deterministically, keeping it unique with a hash.
+
+    PostgreSQL would silently truncate a longer identifier, so two long names that
+    differ only at the end would collide. The hash of the full name keeps them apart.
+    """
+    if len(name.encode()) <= MAX_IDENTIFIER_BYTES:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:_HASH_CHARS]
+    keep = MAX_IDENTIFIER_BYTES - _HASH_CHARS - 1
+    return f"{name[:keep]}_{digest}"
+
+
+def quote_ident(name: str) -> str:
+    """Quote an identifier for SQL text, doubling embedded quotes."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(value: str) -> str:
+    """Quote a string literal for SQL text (standard_conforming_strings is on)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class SchemaNames:
+    """The names of one run's schemas in one test database."""
+
+    prefix: str
+    run_id: str
+
+    def __post_init__(self) -> None:
+        validate_schema_name(self.prefix, setting="SCHEMAISO['PREFIX']")
+        if not re.fullmatch(r"[0-9a-f]{1,16}", self.run_id):
+            raise SchemaIsoError(f"schemaiso: invalid run id {self.run_id!r}.")
+
+    @property
+    def template(self) -> str:
+        """The schema ``migrate`` runs into; shared by runs so ``--keepdb`` can reuse it."""
+        return fit_name(f"{self.prefix}_template")
+
+    @property
+    def main(self) -> str:
+        """The main process's schema: tests without ``--parallel`` and serial tests."""
+        return fit_name(f"{self.prefix}_{self.run_id}_main")
+
+    def worker(self, worker_id: int) -> str:
+        """The schema of parallel worker ``worker_id`` (Django counts from 1)."""
+        if worker_id < 1:
+            raise SchemaIsoError(f"schemaiso: invalid worker id {worker_id}.")
+        return fit_name(f"{self.prefix}_{self.run_id}_w{worker_id}")
+
+    @property
+    def run_pattern(self) -> str:
+        """A ``LIKE`` pattern for this run's schemas (escaped ``_``)."""
+        escaped = f"{self.prefix}_{self.run_id}_".replace("_", r"\_")
+        return escaped + "%"
+
+
+def marker(role: str, run_id: str, **extra: Any) -> str:
+    """The comment that proves a schema is ours, with what cleanup needs to know."""
+    payload = {
+        "role": role,
+        "run": run_id,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "created": int(time.time()),
+        **extra,
+    }
+    return MARKER_PREFIX + json.dumps(payload, sort_keys=True)
+
+
+def parse_marker(comment: str | None) -> dict[str, Any] | None:
+    """The marker's payload, or ``None`` when the comment is not ours."""
+    if not comment or not comment.startswith(MARKER_PREFIX):
+        return None
+    try:
+        payload = json.loads(comment[len(MARKER_PREFIX) :])
+    except ValueError:
+        return None
+    return payload if isinstance(payload, dict) else None

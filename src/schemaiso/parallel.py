@@ -1,0 +1,83 @@
+"""The phases of a run: the parallel phase in workers, then the main process's tests.
+
+``PhasedSuite`` is what the runner hands to ``run_suite``: one unittest suite, so
+one result, one report, one summary line and one exit code, with ``--failfast``
+stopping before the serial phase like anywhere else.
+"""
+
+from __future__ import annotations
+
+import unittest
+from collections.abc import Callable
+from typing import Any
+
+import django
+from django.test.runner import ParallelTestSuite
+
+from . import activation
+
+
+class SchemaIsolatedParallelTestSuite(ParallelTestSuite):
+    """Django's parallel suite, with workers that come up isolated.
+
+    Fork workers inherit the isolated connections; spawn and forkserver workers
+    import everything afresh, so ``process_setup`` installs isolation there before
+    Django's ``_init_worker`` points each connection at the worker's schema.
+    """
+
+    def process_setup(*args: Any) -> None:  # type: ignore[override]  # noqa: N805
+        # Django passes this function (not a bound method) to the pool initializer
+        # and calls it with process_setup_args, before it calls django.setup().
+        django.setup()
+        activation.install()
+
+    def run(self, result: Any) -> Any:
+        activation.close_connections()
+        return super().run(result)
+
+
+class MainProcessPhase(unittest.TestSuite):
+    """Tests the main process runs itself: serial tests, or all tests without workers.
+
+    ``before_run`` moves the main process's connections off the template into a
+    schema of their own right before the first test, once the workers are gone.
+    """
+
+    before_run: Callable[[], None] | None = None
+
+    def run(self, result: Any, debug: bool = False) -> Any:
+        if self.countTestCases() and self.before_run is not None and not result.shouldStop:
+            self.before_run()
+        return super().run(result, debug)
+
+
+class PhasedSuite(unittest.TestSuite):
+    """The parallel phase followed by the main process's phase."""
+
+    def __init__(self, parallel: unittest.TestSuite, main: MainProcessPhase) -> None:
+        super().__init__([parallel, main])
+        self.parallel_phase = parallel
+        self.main_phase = main
+
+    def run(self, result: Any, debug: bool = False) -> Any:
+        # DiscoverRunner.run_tests sets these on the suite it built; the parallel
+        # suite inside needs them to start spawned workers.
+        for attr in ("serialized_aliases", "used_aliases"):
+            if hasattr(self, attr):
+                setattr(self.parallel_phase, attr, getattr(self, attr))
+        # Django 6's parallel suite turns buffering off in the main process for
+        # its own reasons; the serial phase runs here and needs it back.
+        buffer = getattr(result, "buffer", False)
+        self.main_phase.before_run = _restoring_buffer(self.main_phase.before_run, result, buffer)
+        return super().run(result, debug)
+
+
+def _restoring_buffer(
+    before_run: Callable[[], None] | None, result: Any, buffer: bool
+) -> Callable[[], None]:
+    def restore() -> None:
+        result.buffer = buffer
+        if before_run is not None:
+            before_run()
+
+    return restore

@@ -1,0 +1,156 @@
+"""The test runner: schema isolation for ``manage.py test`` with one setting.
+
+``TEST_RUNNER = "schemaiso.Runner"``. Projects with their own ``DiscoverRunner``
+subclass add :class:`SchemaIsolationMixin` in front of it instead.
+"""
+
+from __future__ import annotations
+
+import unittest
+from typing import Any
+
+from django.db import connections
+from django.test.runner import DiscoverRunner, partition_suite_by_case
+from django.test.utils import iter_test_cases
+
+from . import activation
+from .backends.creation import SchemaIsolationCreationMixin
+from .backends.state import get_state
+from .conf import get_config
+from .naming import SchemaNames
+from .parallel import MainProcessPhase, PhasedSuite, SchemaIsolatedParallelTestSuite
+
+
+def is_serial(test: unittest.TestCase, serial_tags: frozenset[str]) -> bool:
+    """True when the test or its class carries one of the serial tags."""
+    tags = set(getattr(test, "tags", set()))
+    method = getattr(test, getattr(test, "_testMethodName", ""), None)
+    tags |= set(getattr(method, "tags", set()))
+    return bool(tags & serial_tags)
+
+
+class SchemaIsolationMixin:
+    """Run parallel workers in schemas of one test database; serial tests last.
+
+    Mix into any ``DiscoverRunner`` subclass (``class MyRunner(SchemaIsolationMixin,
+    DiscoverRunner)``). Every stock option keeps its meaning.
+    """
+
+    parallel_test_suite = SchemaIsolatedParallelTestSuite
+
+    parallel: int
+    verbosity: int
+    failfast: bool
+    debug_mode: bool
+    buffer: bool
+    test_suite: type[unittest.TestSuite]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.serial_tags = get_config().serial_tags
+        self.serial_tests: list[unittest.TestCase] = []
+
+    def build_suite(self, test_labels: Any = None, **kwargs: Any) -> PhasedSuite:
+        """Split serial tests out of what Django found, then partition the rest."""
+        requested, self.parallel = self.parallel, 0
+        try:
+            suite = super().build_suite(test_labels, **kwargs)  # type: ignore[misc]
+        finally:
+            self.parallel = requested
+        tests = list(iter_test_cases(suite))
+        serial = [t for t in tests if is_serial(t, self.serial_tags)]
+        parallel = [t for t in tests if not is_serial(t, self.serial_tags)]
+        self.serial_tests = serial
+
+        parallel_suite: unittest.TestSuite = self.test_suite(parallel)
+        main_tests: list[unittest.TestCase] = serial
+        if self.parallel > 1 and parallel:
+            subsuites = partition_suite_by_case(parallel_suite)
+            # Like Django: no more processes than test classes to hand out.
+            self.parallel = min(self.parallel, len(subsuites))
+            if self.parallel > 1:
+                parallel_suite = self.parallel_test_suite(
+                    subsuites, self.parallel, self.failfast, self.debug_mode, self.buffer
+                )
+        if not isinstance(parallel_suite, SchemaIsolatedParallelTestSuite):
+            # No workers: the main process runs everything, serial tests last.
+            main_tests = parallel + serial
+            parallel_suite = self.test_suite()
+            self.parallel = min(self.parallel, 1)
+        if serial and self.verbosity >= 2:
+            self.log(f"schemaiso: {len(serial)} serial test(s) run after the parallel phase.")  # type: ignore[attr-defined]
+        main_phase = MainProcessPhase(main_tests)
+        main_phase.before_run = self._enter_main_phase
+        return PhasedSuite(parallel_suite, main_phase)
+
+    def setup_databases(self, **kwargs: Any) -> Any:
+        activation.install()
+        runs_in_main = bool(self.serial_tests) or self.parallel <= 1
+        for connection in connections.all():
+            if isinstance(connection.creation, SchemaIsolationCreationMixin):
+                connection.creation.defer_main_schema = True
+        old_config = super().setup_databases(**kwargs)  # type: ignore[misc]
+        self._describe_setup(runs_in_main)
+        return old_config
+
+    def _isolated_connections(self) -> list[Any]:
+        return [
+            c
+            for c in connections.all()
+            if isinstance(c.creation, SchemaIsolationCreationMixin) and get_state(c.settings_dict)
+        ]
+
+    def _enter_main_phase(self) -> None:
+        """Move the main process into its own schemas right before it runs tests."""
+        isolated = self._isolated_connections()
+        primaries = [c for c in isolated if not get_state(c.settings_dict)["mirror"]]  # type: ignore[index]
+        for connection in primaries:
+            connection.creation.use_main_schema()
+        for connection in isolated:
+            state = get_state(connection.settings_dict)
+            if state is not None and state["mirror"]:
+                primary = connections[_primary_alias(connection, primaries)]
+                connection.creation.follow(primary.settings_dict)
+        if self.verbosity >= 2 and primaries:
+            schemas = ", ".join(
+                f"{c.alias}: {get_state(c.settings_dict)['schema']}"  # type: ignore[index]
+                for c in primaries
+            )
+            self.log(f"schemaiso: main process runs its tests in {schemas}")  # type: ignore[attr-defined]
+
+    def _describe_setup(self, runs_in_main: bool) -> None:
+        """One line per test database: where migrate went and which schemas workers use."""
+        if self.verbosity < 1:
+            return
+        for connection in self._isolated_connections():
+            state = get_state(connection.settings_dict)
+            if state is None or state["mirror"]:
+                continue
+            names = SchemaNames(prefix=state["prefix"], run_id=state["run_id"])
+            workers = (
+                f"{self.parallel} worker schemas {names.worker(1)}..{names.worker(self.parallel)}"
+                if self.parallel > 1
+                else "no worker schemas"
+            )
+            main = f", main schema {names.main}" if runs_in_main else ""
+            serial = f", {len(self.serial_tests)} serial test(s) after the parallel phase"
+            self.log(  # type: ignore[attr-defined]
+                f"schemaiso: alias '{connection.alias}': database "
+                f"'{connection.settings_dict['NAME']}', template '{state['template']}', "
+                f"{workers}{main}{serial}."
+            )
+
+
+def _primary_alias(mirror: Any, primaries: list[Any]) -> str:
+    """The primary whose test database the mirror uses."""
+    for primary in primaries:
+        if primary.settings_dict["NAME"] == mirror.settings_dict["NAME"] and (
+            primary.settings_dict.get("HOST"),
+            primary.settings_dict.get("PORT"),
+        ) == (mirror.settings_dict.get("HOST"), mirror.settings_dict.get("PORT")):
+            return str(primary.alias)
+    return str(mirror.alias)
+
+
+class Runner(SchemaIsolationMixin, DiscoverRunner):
+    """``TEST_RUNNER = "schemaiso.Runner"``: Django's runner with schema isolation."""

@@ -1,0 +1,137 @@
+"""Fixtures: the real PostgreSQL server and ``manage.py test`` runs of testproject."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TESTPROJECT = ROOT / "testproject"
+
+
+def server_url() -> str:
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        pytest.fail(
+            "DATABASE_URL is not set. Run the suite through "
+            "`python3 tools/pgserver.py run -- tox` (see README.md), which starts a "
+            "throwaway PostgreSQL, or point DATABASE_URL at a server you own.",
+            pytrace=False,
+        )
+    return url
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+def admin_connect(dbname: str = "postgres") -> psycopg.Connection:
+    return psycopg.connect(with_database(server_url(), dbname), autocommit=True)
+
+
+@dataclass
+class Run:
+    """One finished ``manage.py`` subprocess."""
+
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    def explain(self) -> str:
+        return f"$ manage.py {' '.join(self.args)}\nexit {self.returncode}\n{self.output}"
+
+
+@dataclass
+class Project:
+    """testproject pointed at a database name of its own on the test server."""
+
+    name: str
+    tmp_path: Path
+
+    @property
+    def url(self) -> str:
+        return with_database(server_url(), self.name)
+
+    @property
+    def test_databases(self) -> list[str]:
+        return [f"test_{self.name}", f"test_{self.name}_reports"]
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("TESTPROJECT_", "SCHEMAISO_", "DJANGO_SETTINGS_MODULE"))
+        }
+        env.update(DATABASE_URL=self.url, PYTHONUNBUFFERED="1")
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]
+        )
+        env.update(extra)
+        return env
+
+    def manage(self, *args: str, timeout: float = 600, **env: str) -> Run:
+        proc = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=TESTPROJECT,
+            env=self.env(**env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+        return Run(list(args), proc.returncode, proc.stdout, proc.stderr)
+
+    def leftovers(self) -> dict[str, list[str]]:
+        """What this project left on the server: test databases and our schemas."""
+        found: dict[str, list[str]] = {}
+        with admin_connect() as conn:
+            existing = {
+                r[0]
+                for r in conn.execute(
+                    "SELECT datname FROM pg_database WHERE datname LIKE %s",
+                    [f"test\\_{self.name}%"],
+                )
+            }
+        for db in sorted(existing):
+            with admin_connect(db) as conn:
+                found[db] = [
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT nspname FROM pg_namespace "
+                        "WHERE obj_description(oid, 'pg_namespace') LIKE 'schemaiso:%' "
+                        "ORDER BY 1"
+                    )
+                ]
+        return found
+
+    def drop_everything(self) -> None:
+        with admin_connect() as conn:
+            for db in [self.name, *self.test_databases]:
+                conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[Project]:
+    """A testproject with its own database names, removed afterwards whatever happens."""
+    proj = Project(name=f"e2e_{uuid.uuid4().hex[:10]}", tmp_path=tmp_path)
+    with admin_connect() as conn:
+        conn.execute(f'CREATE DATABASE "{proj.name}"')
+    try:
+        yield proj
+    finally:
+        proj.drop_everything()

@@ -1,0 +1,184 @@
+"""The creation mixin in-process, against the real server: worker identity and cleanup."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from django.db import connections
+
+from schemaiso import activation, cleanup, clone
+from schemaiso.backends.state import STATE_KEY, get_state
+from schemaiso.naming import SchemaNames, marker, quote_ident, quote_literal
+
+from .conftest import admin_connect, with_database, server_url
+
+
+@pytest.fixture
+def isolated_default(django_db_blocker: Any) -> Iterator[Any]:
+    """The default alias, isolated, with a freshly created test database."""
+    with django_db_blocker.unblock():
+        activation.install()
+        connection = connections["default"]
+        saved_test = dict(connection.settings_dict["TEST"])
+        old_name = connection.settings_dict["NAME"]
+        connection.settings_dict["TEST"]["NAME"] = f"test_inproc_{uuid.uuid4().hex[:8]}"
+        connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+        state = get_state(connection.settings_dict)
+        try:
+            yield connection
+        finally:
+            connection.settings_dict[STATE_KEY] = state
+            connection.creation.destroy_test_db(old_name, verbosity=0, keepdb=False)
+            connection.settings_dict["TEST"] = saved_test
+
+
+def _current_schema(connection: Any) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_schema()")
+        return str(cursor.fetchone()[0])
+
+
+def test_main_process_leaves_the_template_after_setup(isolated_default: Any) -> None:
+    state = get_state(isolated_default.settings_dict)
+    assert state is not None
+    names = SchemaNames(state["prefix"], state["run_id"])
+    assert _current_schema(isolated_default) == names.main != state["template"]
+
+
+def test_replacement_worker_gets_its_own_schema_cloned_on_demand(isolated_default: Any) -> None:
+    connection = isolated_default
+    state = get_state(connection.settings_dict)
+    assert state is not None
+    names = SchemaNames(state["prefix"], state["run_id"])
+    for suffix in ("1", "2"):
+        connection.creation.clone_test_db(suffix=suffix, verbosity=0)
+
+    # Django's pool replaced a worker: the new one is number 3, never cloned up front.
+    connection.creation.setup_worker_connection(3)
+
+    assert _current_schema(connection) == names.worker(3)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM auth_permission")
+        worker_permissions = cursor.fetchone()[0]
+        cursor.execute(f"SELECT count(*) FROM {quote_ident(state['template'])}.auth_permission")
+        assert worker_permissions == cursor.fetchone()[0] > 0
+        cursor.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE %s ORDER BY 1",
+            [names.run_pattern],
+        )
+        assert [r[0] for r in cursor.fetchall()] == sorted(
+            [names.main, names.worker(1), names.worker(2), names.worker(3)]
+        )
+
+
+def test_keepdb_teardown_drops_this_runs_schemas_and_keeps_the_template(
+    django_db_blocker: Any,
+) -> None:
+    with django_db_blocker.unblock():
+        activation.install()
+        connection = connections["default"]
+        saved_test = dict(connection.settings_dict["TEST"])
+        old_name = connection.settings_dict["NAME"]
+        test_db = f"test_inproc_{uuid.uuid4().hex[:8]}"
+        connection.settings_dict["TEST"]["NAME"] = test_db
+        try:
+            connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=True)
+            connection.creation.clone_test_db(suffix="1", verbosity=0, keepdb=True)
+            state = get_state(connection.settings_dict)
+            assert state is not None
+            connection.creation.destroy_test_db(suffix="1", verbosity=0, keepdb=True)
+            connection.creation.destroy_test_db(old_name, verbosity=0, keepdb=True)
+            with admin_connect(test_db) as admin:
+                left = [
+                    r[0]
+                    for r in admin.execute(
+                        "SELECT nspname FROM pg_namespace "
+                        "WHERE obj_description(oid, 'pg_namespace') LIKE 'schemaiso:%'"
+                    )
+                ]
+            assert left == [state["template"]]
+        finally:
+            connection.settings_dict["TEST"] = saved_test
+            with admin_connect() as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{test_db}" WITH (FORCE)')
+
+
+# -- dropping big schemas on a default server ------------------------------------------
+
+
+@pytest.fixture
+def scratch_db() -> Iterator[str]:
+    name = f"schemaiso_droptest_{uuid.uuid4().hex[:8]}"
+    with admin_connect() as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield name
+    finally:
+        with admin_connect() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _build_wide_template(conn: psycopg.Connection, schema: str, tables: int) -> None:
+    conn.execute(
+        f"CREATE SCHEMA {quote_ident(schema)}; "
+        f"COMMENT ON SCHEMA {quote_ident(schema)} IS {quote_literal(marker('template', '0'))}"
+    )
+    for start in range(0, tables, 100):
+        statements = []
+        for i in range(start, min(start + 100, tables)):
+            ref = f", parent_id bigint REFERENCES t{i - 1} (id)" if i else ""
+            statements.append(
+                f"CREATE TABLE t{i} (id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, "
+                f"code text UNIQUE, n integer{ref}); CREATE INDEX t{i}_n ON t{i} (n)"
+            )
+        conn.execute(
+            f"BEGIN; SET LOCAL search_path TO {quote_ident(schema)}; "
+            + "; ".join(statements)
+            + "; COMMIT"
+        )
+
+
+def test_1000_table_schemas_clone_and_drop_within_a_default_lock_table(scratch_db: str) -> None:
+    url = with_database(server_url(), scratch_db)
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert conn.execute("SHOW max_locks_per_transaction").fetchone() == ("64",)
+        _build_wide_template(conn, "tpl", 1000)
+        plan = clone.read_template(conn, "tpl", "public")
+        workers = ["schemaiso_0_w1", "schemaiso_0_w2"]
+        for worker in workers:
+            conn.execute(
+                f"CREATE SCHEMA {quote_ident(worker)}; COMMENT ON SCHEMA {quote_ident(worker)} "
+                f"IS {quote_literal(marker('worker', '0'))}"
+            )
+            clone.clone_schema(conn, plan, worker)
+        counts = conn.execute(
+            "SELECT n.nspname, count(*) FROM pg_class c JOIN pg_namespace n "
+            "ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname LIKE %s "
+            "GROUP BY 1 ORDER BY 1",
+            ["schemaiso%"],
+        ).fetchall()
+        assert counts == [(w, 1000) for w in workers]
+
+        # One transaction per schema cannot hold that many locks on a default server...
+        with pytest.raises(psycopg.errors.OutOfMemory, match="shared memory"):
+            conn.execute(f"BEGIN; DROP SCHEMA {quote_ident(workers[0])} CASCADE; COMMIT")
+        conn.execute("ROLLBACK")
+        # ...the batched drop can, and it leaves nothing behind.
+        assert cleanup.drop_schemas(conn, workers) == workers
+        left = conn.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'schemaiso%'"
+        ).fetchall()
+        assert left == []
+
+
+def test_drop_never_touches_an_unmarked_schema(scratch_db: str) -> None:
+    url = with_database(server_url(), scratch_db)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA schemaiso_0_w1; CREATE TABLE schemaiso_0_w1.keep (id int)")
+        conn.execute("COMMENT ON SCHEMA schemaiso_0_w1 IS 'somebody else''s schema'")
+        assert cleanup.drop_schemas(conn, ["schemaiso_0_w1"]) == []
+        assert conn.execute("SELECT count(*) FROM schemaiso_0_w1.keep").fetchone() == (0,)
