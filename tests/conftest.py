@@ -6,12 +6,12 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,8 +35,37 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path="/" + name))
 
 
-def admin_connect(dbname: str = "postgres") -> psycopg.Connection:
-    return psycopg.connect(with_database(server_url(), dbname), autocommit=True)
+class AdminConnection:
+    """An autocommit superuser connection through whichever driver is installed.
+
+    tox runs the suite with psycopg 3 and, in one environment, psycopg2 alone.
+    """
+
+    def __init__(self, url: str) -> None:
+        try:
+            import psycopg
+        except ImportError:
+            import psycopg2
+
+            self.raw: Any = psycopg2.connect(url)
+            self.raw.autocommit = True
+        else:
+            self.raw = psycopg.connect(url, autocommit=True)
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        with self.raw.cursor() as cursor:
+            cursor.execute(sql, params)
+            return list(cursor.fetchall()) if cursor.description else []
+
+    def __enter__(self) -> AdminConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.raw.close()
+
+
+def admin_connect(dbname: str = "postgres") -> AdminConnection:
+    return AdminConnection(with_database(server_url(), dbname))
 
 
 @dataclass

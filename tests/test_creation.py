@@ -6,7 +6,6 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import psycopg
 import pytest
 from django.db import connections
 
@@ -14,7 +13,7 @@ from schemaiso import activation, cleanup, clone
 from schemaiso.backends.state import STATE_KEY, get_state
 from schemaiso.naming import SchemaNames, marker, quote_ident, quote_literal
 
-from .conftest import admin_connect, with_database, server_url
+from .conftest import AdminConnection, admin_connect
 
 
 @pytest.fixture
@@ -122,7 +121,7 @@ def scratch_db() -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _build_wide_template(conn: psycopg.Connection, schema: str, tables: int) -> None:
+def _build_wide_template(conn: AdminConnection, schema: str, tables: int) -> None:
     conn.execute(
         f"CREATE SCHEMA {quote_ident(schema)}; "
         f"COMMENT ON SCHEMA {quote_ident(schema)} IS {quote_literal(marker('template', '0'))}"
@@ -143,42 +142,38 @@ def _build_wide_template(conn: psycopg.Connection, schema: str, tables: int) -> 
 
 
 def test_1000_table_schemas_clone_and_drop_within_a_default_lock_table(scratch_db: str) -> None:
-    url = with_database(server_url(), scratch_db)
-    with psycopg.connect(url, autocommit=True) as conn:
-        assert conn.execute("SHOW max_locks_per_transaction").fetchone() == ("64",)
+    with admin_connect(scratch_db) as conn:
+        assert conn.execute("SHOW max_locks_per_transaction") == [("64",)]
         _build_wide_template(conn, "tpl", 1000)
-        plan = clone.read_template(conn, "tpl", "public")
+        plan = clone.read_template(conn.raw, "tpl", "public")
         workers = ["schemaiso_0_w1", "schemaiso_0_w2"]
         for worker in workers:
             conn.execute(
                 f"CREATE SCHEMA {quote_ident(worker)}; COMMENT ON SCHEMA {quote_ident(worker)} "
                 f"IS {quote_literal(marker('worker', '0'))}"
             )
-            clone.clone_schema(conn, plan, worker)
+            clone.clone_schema(conn.raw, plan, worker)
         counts = conn.execute(
             "SELECT n.nspname, count(*) FROM pg_class c JOIN pg_namespace n "
             "ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname LIKE %s "
             "GROUP BY 1 ORDER BY 1",
             ["schemaiso%"],
-        ).fetchall()
+        )
         assert counts == [(w, 1000) for w in workers]
 
         # One transaction per schema cannot hold that many locks on a default server...
-        with pytest.raises(psycopg.errors.OutOfMemory, match="shared memory"):
+        with pytest.raises(Exception, match="out of shared memory"):
             conn.execute(f"BEGIN; DROP SCHEMA {quote_ident(workers[0])} CASCADE; COMMIT")
         conn.execute("ROLLBACK")
         # ...the batched drop can, and it leaves nothing behind.
-        assert cleanup.drop_schemas(conn, workers) == workers
-        left = conn.execute(
-            "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'schemaiso%'"
-        ).fetchall()
+        assert cleanup.drop_schemas(conn.raw, workers) == workers
+        left = conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'schemaiso%'")
         assert left == []
 
 
 def test_drop_never_touches_an_unmarked_schema(scratch_db: str) -> None:
-    url = with_database(server_url(), scratch_db)
-    with psycopg.connect(url, autocommit=True) as conn:
+    with admin_connect(scratch_db) as conn:
         conn.execute("CREATE SCHEMA schemaiso_0_w1; CREATE TABLE schemaiso_0_w1.keep (id int)")
         conn.execute("COMMENT ON SCHEMA schemaiso_0_w1 IS 'somebody else''s schema'")
-        assert cleanup.drop_schemas(conn, ["schemaiso_0_w1"]) == []
-        assert conn.execute("SELECT count(*) FROM schemaiso_0_w1.keep").fetchone() == (0,)
+        assert cleanup.drop_schemas(conn.raw, ["schemaiso_0_w1"]) == []
+        assert conn.execute("SELECT count(*) FROM schemaiso_0_w1.keep") == [(0,)]

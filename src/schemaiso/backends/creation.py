@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.db import OperationalError as DjangoOperationalError
+from django.db.backends.base.base import NO_DB_ALIAS
 
 from .. import clone, cleanup
 from ..conf import get_config
@@ -162,12 +163,17 @@ class SchemaIsolationCreationMixin:
 
     @contextmanager
     def _test_db_cursor(self, test_database_name: str) -> Iterator[Any]:
-        """A short-lived, unpooled connection to the test database with no schema state."""
+        """A short-lived, unpooled connection to the test database with no schema state.
+
+        It uses Django's "no database" alias, as ``_nodb_cursor`` does, so that
+        ``connection_created`` receivers (contrib.postgres's type handlers) leave it
+        alone instead of querying the alias's own, not yet usable, connection.
+        """
         sd = self.connection.settings_dict
         options = {k: v for k, v in sd["OPTIONS"].items() if k != "pool"}
         conn = self.connection.__class__(
             {**sd, "NAME": test_database_name, "OPTIONS": options, STATE_KEY: None},
-            alias=self.connection.alias,
+            alias=NO_DB_ALIAS,
         )
         try:
             with conn.cursor() as cursor:

@@ -1,0 +1,200 @@
+"""``manage.py test`` on testproject in a subprocess: output, exit code, server afterwards."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from .conftest import Project, Run
+
+LABELS = ["library", "shop", "isolation", "serialproof"]
+SERIAL_TESTS = 3  # serialproof: SerialClass.test_a, SerialClass.test_b, MixedClass.test_serial_method
+
+
+@dataclass(frozen=True)
+class Event:
+    """One line of serialproof's phase log."""
+
+    kind: str  # "P" parallel, "S" serial
+    event: str  # "start" or "end"
+    test: str
+    pid: int
+    time: float
+    schema: str
+
+
+def read_phase_log(path: Path) -> list[Event]:
+    events = []
+    for line in path.read_text().splitlines():
+        kind, event, test, pid, when, schema = line.split()
+        events.append(Event(kind, event, test, int(pid), float(when), schema))
+    return events
+
+
+def ran(run: Run) -> int:
+    found = re.findall(r"^Ran (\d+) tests? in", run.stderr, re.M)
+    assert len(found) == 1, f"expected one summary line\n{run.explain()}"
+    return int(found[0])
+
+
+def setup_line(run: Run, alias: str = "default") -> str:
+    match = re.search(rf"^schemaiso: alias '{alias}': .*$", run.stderr, re.M)
+    assert match, run.explain()
+    return match.group(0)
+
+
+def assert_serial_phase_came_last_and_alone(events: list[Event]) -> None:
+    parallel = [e for e in events if e.kind == "P"]
+    serial = [e for e in events if e.kind == "S"]
+    assert parallel and serial
+    last_parallel_end = max(e.time for e in parallel if e.event == "end")
+    assert min(e.time for e in serial) > last_parallel_end
+    # Serial tests never overlap one another: starts and ends alternate.
+    ordered = sorted(serial, key=lambda e: e.time)
+    assert [e.event for e in ordered] == ["start", "end"] * (len(ordered) // 2)
+
+
+@pytest.mark.parametrize("pool", [False, True], ids=["no-pool", "pool"])
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_parallel_run_gives_each_worker_its_own_schema_and_leaves_nothing(
+    project: Project, start_method: str, pool: bool
+) -> None:
+    log = project.tmp_path / "phase.log"
+    run = project.manage(
+        "test",
+        *LABELS,
+        "--parallel",
+        "4",
+        "--noinput",
+        SCHEMAISO_START_METHOD=start_method,
+        TESTPROJECT_POOL="1" if pool else "0",
+        SCHEMAISO_PHASE_LOG=str(log),
+    )
+    assert run.returncode == 0, run.explain()
+    assert re.search(r"^OK( \(skipped=\d+\))?$", run.stderr, re.M), run.explain()
+    assert ran(run) > 40
+    line = setup_line(run)
+    assert f"database 'test_{project.name}'" in line
+    assert "template 'schemaiso_template'" in line
+    assert "4 worker schemas" in line and f"{SERIAL_TESTS} serial test(s)" in line
+    run_id = re.search(r"schemaiso_([0-9a-f]{8})_w1", line).group(1)  # type: ignore[union-attr]
+
+    events = read_phase_log(log)
+    schema_of_pid: dict[int, set[str]] = {}
+    for e in events:
+        schema_of_pid.setdefault(e.pid, set()).add(e.schema)
+    parallel_pids = {e.pid for e in events if e.kind == "P"}
+    serial_pids = {e.pid for e in events if e.kind == "S"}
+    # Each process stayed in one schema, and no two processes shared one.
+    assert all(len(s) == 1 for s in schema_of_pid.values()), schema_of_pid
+    schemas = {pid: next(iter(s)) for pid, s in schema_of_pid.items()}
+    assert len(set(schemas.values())) == len(schemas)
+    for pid in parallel_pids:
+        assert re.fullmatch(rf"schemaiso_{run_id}_w\d", schemas[pid]), schemas
+    assert serial_pids and all(schemas[pid] == f"schemaiso_{run_id}_main" for pid in serial_pids)
+    assert len(parallel_pids) >= 2
+    assert_serial_phase_came_last_and_alone(events)
+    assert project.leftovers() == {}
+
+
+def test_without_parallel_everything_runs_in_the_main_schema_serial_last(project: Project) -> None:
+    log = project.tmp_path / "phase.log"
+    run = project.manage("test", "serialproof", "--noinput", SCHEMAISO_PHASE_LOG=str(log))
+    assert run.returncode == 0, run.explain()
+    assert "no worker schemas" in setup_line(run)
+    events = read_phase_log(log)
+    assert {e.schema for e in events} == {
+        re.search(r"main schema (\S+?),", setup_line(run)).group(1)  # type: ignore[union-attr]
+    }
+    assert_serial_phase_came_last_and_alone(events)
+    assert project.leftovers() == {}
+
+
+def test_failures_and_errors_join_one_report_and_exit_code(project: Project) -> None:
+    run = project.manage(
+        "test", "demo_failures", "serialproof", "--parallel", "2", "--noinput",
+        TESTPROJECT_RUN_FAILING="1",
+    )
+    assert run.returncode == 1, run.explain()
+    assert len(re.findall(r"^FAILED \(failures=1, errors=1\)$", run.stderr, re.M)) == 1
+    assert ran(run) > SERIAL_TESTS
+    assert project.leftovers() == {}
+
+
+def test_failfast_stops_before_the_serial_phase(project: Project) -> None:
+    log = project.tmp_path / "phase.log"
+    run = project.manage(
+        "test", "demo_failures", "serialproof", "--parallel", "2", "--noinput", "--failfast",
+        TESTPROJECT_RUN_FAILING="1", SCHEMAISO_PHASE_LOG=str(log),
+    )
+    assert run.returncode == 1, run.explain()
+    events = read_phase_log(log) if log.exists() else []
+    assert [e for e in events if e.kind == "S"] == []
+    assert project.leftovers() == {}
+
+
+def test_exclude_tag_serial_runs_no_serial_phase(project: Project) -> None:
+    log = project.tmp_path / "phase.log"
+    run = project.manage(
+        "test", "serialproof", "--parallel", "2", "--noinput", "--exclude-tag", "serial",
+        SCHEMAISO_PHASE_LOG=str(log),
+    )
+    assert run.returncode == 0, run.explain()
+    assert "0 serial test(s)" in setup_line(run)
+    assert {e.kind for e in read_phase_log(log)} == {"P"}
+
+
+def test_tag_serial_runs_only_serial_tests(project: Project) -> None:
+    log = project.tmp_path / "phase.log"
+    run = project.manage(
+        "test", "serialproof", "--parallel", "2", "--noinput", "--tag", "serial",
+        SCHEMAISO_PHASE_LOG=str(log),
+    )
+    assert run.returncode == 0, run.explain()
+    assert ran(run) == SERIAL_TESTS
+    assert {e.kind for e in read_phase_log(log)} == {"S"}
+
+
+def test_stock_options_keep_working(project: Project) -> None:
+    run = project.manage(
+        "test", "library", "serialproof", "--parallel", "2", "--noinput",
+        "-k", "test_", "--shuffle", "42", "--reverse", "--timing", "--buffer",
+        "--debug-sql", "--durations", "3",
+    )
+    assert run.returncode == 0, run.explain()
+    assert "Used shuffle seed: 42" in run.output
+    assert "Total database setup" in run.output and "Total database teardown" in run.output
+    assert "Slowest test durations" in run.output
+    assert project.leftovers() == {}
+
+
+def test_pdb_with_one_process(project: Project) -> None:
+    run = project.manage("test", "library", "--pdb", "--noinput")
+    assert run.returncode == 0, run.explain()
+    assert "no worker schemas" in setup_line(run)
+
+
+def test_keepdb_keeps_the_template_only_and_the_next_run_passes(project: Project) -> None:
+    first = project.manage("test", *LABELS, "--parallel", "2", "--noinput", "--keepdb")
+    assert first.returncode == 0, first.explain()
+    assert project.leftovers() == {
+        db: ["schemaiso_template"] for db in project.test_databases
+    }
+    second = project.manage("test", *LABELS, "--parallel", "3", "--noinput", "--keepdb")
+    assert second.returncode == 0, second.explain()
+    assert project.leftovers() == {
+        db: ["schemaiso_template"] for db in project.test_databases
+    }
+
+
+@pytest.mark.parametrize("runner", ["schemaiso.Runner", "django.test.runner.DiscoverRunner"])
+def test_explicit_engine(project: Project, runner: str) -> None:
+    run = project.manage(
+        "test", "library", "shop", "isolation", "--parallel", "2", "--noinput",
+        TESTPROJECT_ENGINE="schemaiso.backends.postgresql", TESTPROJECT_RUNNER=runner,
+    )
+    assert run.returncode == 0, run.explain()
+    assert project.leftovers() == {}

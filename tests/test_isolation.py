@@ -1,0 +1,53 @@
+"""Isolation proof: colliding tests pass in their own schemas and fail when they share one.
+
+testproject's ``isolation`` tests insert rows with fixed unique keys, sleep, then
+check exact counts and ids. Two workers in one schema at once break them; the
+negative control below shows that, so the loop above it is a proof that can fail.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from .conftest import Project
+
+RUNS = 10
+
+
+def test_colliding_tests_pass_in_their_own_schemas_run_after_run(project: Project) -> None:
+    for attempt in range(1, RUNS + 1):
+        run = project.manage("test", "isolation", "--parallel", "4", "--noinput")
+        assert run.returncode == 0, f"run {attempt} of {RUNS} failed\n{run.explain()}"
+        assert re.search(r"^Ran 2\d tests", run.stderr, re.M), run.explain()
+        assert "4 worker schemas" in run.stderr, run.explain()
+    assert project.leftovers() == {}
+
+
+def test_the_same_tests_fail_when_workers_share_one_schema(project: Project) -> None:
+    run = project.manage(
+        "test",
+        "isolation",
+        "--parallel",
+        "4",
+        "--noinput",
+        TESTPROJECT_RUNNER="testproject.runners.SharedDatabaseRunner",
+    )
+    assert run.returncode != 0, run.explain()
+    failed = re.search(r"^FAILED \((.*)\)$", run.stderr, re.M)
+    assert failed, run.explain()
+
+
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_isolation_holds_with_pooled_connections(project: Project, start_method: str) -> None:
+    run = project.manage(
+        "test",
+        "isolation",
+        "--parallel",
+        "4",
+        "--noinput",
+        TESTPROJECT_POOL="1",
+        SCHEMAISO_START_METHOD=start_method,
+    )
+    assert run.returncode == 0, run.explain()
