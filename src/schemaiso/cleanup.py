@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from .clone import server_lock_budget
+from .errors import SchemaIsoError
 from .naming import SchemaNames, parse_marker, quote_ident
 
 #: How long a drop waits for a lock before it gives up with a clear error,
@@ -82,14 +83,19 @@ def _relation_batches(conn: Any, schema: str, budget: int) -> list[list[tuple[st
     return batches
 
 
-def _run_transaction(conn: Any, sql: str) -> None:
+def _run_transaction(conn: Any, schema: str, sql: str) -> None:
     with conn.cursor() as cursor:
         cursor.execute("BEGIN")
         try:
             cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'; {sql}")
-        except Exception:
+        except Exception as exc:
             cursor.execute("ROLLBACK")
-            raise
+            raise SchemaIsoError(
+                f"schemaiso: could not drop schema '{schema}': {str(exc).strip()}\n"
+                "If another session holds a lock on it (look for 'idle in transaction' "
+                "in pg_stat_activity), end that session and drop the schema with "
+                f"DROP SCHEMA {quote_ident(schema)} CASCADE."
+            ) from exc
         cursor.execute("COMMIT")
 
 
@@ -107,8 +113,8 @@ def drop_schema(conn: Any, schema: str, *, lock_budget: int | None = None) -> bo
             statements.append(f"DROP MATERIALIZED VIEW IF EXISTS {', '.join(matviews)} CASCADE")
         if tables:
             statements.append(f"DROP TABLE IF EXISTS {', '.join(tables)} CASCADE")
-        _run_transaction(conn, "; ".join(statements))
-    _run_transaction(conn, f"DROP SCHEMA IF EXISTS {qschema} CASCADE")
+        _run_transaction(conn, schema, "; ".join(statements))
+    _run_transaction(conn, schema, f"DROP SCHEMA IF EXISTS {qschema} CASCADE")
     return True
 
 

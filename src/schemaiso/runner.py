@@ -17,6 +17,7 @@ from . import activation
 from .backends.creation import SchemaIsolationCreationMixin
 from .backends.state import get_state
 from .conf import get_config
+from .errors import SchemaIsoError
 from .naming import SchemaNames
 from .parallel import MainProcessPhase, PhasedSuite, SchemaIsolatedParallelTestSuite
 
@@ -62,6 +63,12 @@ class SchemaIsolationMixin:
         parallel = [t for t in tests if not is_serial(t, self.serial_tags)]
         self.serial_tests = serial
 
+        if not issubclass(self.parallel_test_suite, SchemaIsolatedParallelTestSuite):
+            raise SchemaIsoError(
+                f"schemaiso: {type(self).__name__}.parallel_test_suite is "
+                f"{self.parallel_test_suite.__qualname__}, which does not isolate workers. "
+                "Make it a subclass of schemaiso.parallel.SchemaIsolatedParallelTestSuite."
+            )
         parallel_suite: unittest.TestSuite = self.test_suite(parallel)
         main_tests: list[unittest.TestCase] = serial
         if self.parallel > 1 and parallel:
@@ -92,6 +99,12 @@ class SchemaIsolationMixin:
         old_config = super().setup_databases(**kwargs)  # type: ignore[misc]
         self._describe_setup(runs_in_main)
         return old_config
+
+    def teardown_databases(self, old_config: Any, **kwargs: Any) -> None:
+        # Every alias's connections and pools, mirrors' included, must be closed
+        # before the test database can be dropped.
+        activation.close_connections()
+        super().teardown_databases(old_config, **kwargs)  # type: ignore[misc]
 
     def _isolated_connections(self) -> list[Any]:
         return [

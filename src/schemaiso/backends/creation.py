@@ -24,6 +24,7 @@ from ..naming import SchemaNames, marker, new_run_id, parse_marker, quote_ident,
 from .state import STATE_KEY, SchemaState, get_state
 
 _RUN_ID: str | None = None
+_INHERITED_POOLS: list[Any] = []
 
 _CREATE_EXTENSION = re.compile(
     r"^\s*CREATE\s+EXTENSION\s+(?:IF\s+NOT\s+EXISTS\s+)?(?:\"[^\"]+\"|[^\s;]+)(?P<rest>[^;]*);?\s*$",
@@ -343,6 +344,7 @@ class SchemaIsolationCreationMixin:
         return {**self.connection.settings_dict, STATE_KEY: {**state, "schema": worker, "role": "worker"}}
 
     def setup_worker_connection(self, _worker_id: int) -> None:
+        self._forget_inherited_pool()
         super().setup_worker_connection(_worker_id)  # type: ignore[misc]
         state = self.state
         if state is None or state["mirror"] or state["schema"] is None:
@@ -351,6 +353,17 @@ class SchemaIsolationCreationMixin:
         # replaces a worker (tickets #27734, #32769): clone the schema it asks for.
         if not self._schema_exists(state["schema"]):
             self.create_schema(state["schema"], "worker")
+
+    def _forget_inherited_pool(self) -> None:
+        """Drop a pool a forked worker inherited, without closing the parent's sockets.
+
+        Its threads did not survive the fork, so the first ``getconn()`` would wait
+        forever. Closing it would end the parent's sessions, so it is only set aside
+        (kept referenced, never garbage collected in this process).
+        """
+        pools = getattr(self.connection, "_connection_pools", None)
+        if pools and self.connection.alias in pools:
+            _INHERITED_POOLS.append(pools.pop(self.connection.alias))
 
     def set_as_test_mirror(self, primary_settings_dict: dict[str, Any]) -> None:
         super().set_as_test_mirror(primary_settings_dict)  # type: ignore[misc]

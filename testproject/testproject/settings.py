@@ -1,0 +1,106 @@
+"""Settings for the schemaiso test project.
+
+Environment:
+    DATABASE_URL         postgres://user:password@host:port/name (required)
+    TESTPROJECT_RUNNER   TEST_RUNNER (default "schemaiso.Runner")
+    TESTPROJECT_ENGINE   database ENGINE (default "django.db.backends.postgresql")
+    TESTPROJECT_POOL     "1" enables psycopg 3 connection pooling
+    TESTPROJECT_SCHEMAISO_PREFIX  sets SCHEMAISO["PREFIX"]
+"""
+
+import os
+from urllib.parse import unquote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+
+def parse_database_url(url):
+    """Turn postgres://user:password@host:port/name into a DATABASES entry."""
+    parts = urlsplit(url)
+    name = unquote(parts.path.lstrip("/"))
+    if parts.scheme not in {"postgres", "postgresql"} or not name:
+        raise ImproperlyConfigured(
+            f"DATABASE_URL must look like postgres://user:password@host:port/name, "
+            f"got {url!r}"
+        )
+    return {
+        "ENGINE": os.environ.get("TESTPROJECT_ENGINE", "django.db.backends.postgresql"),
+        "NAME": name,
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": unquote(parts.hostname or ""),
+        "PORT": str(parts.port or ""),
+        "CONN_MAX_AGE": 0,
+        "OPTIONS": {"pool": True} if os.environ.get("TESTPROJECT_POOL") == "1" else {},
+    }
+
+
+try:
+    DATABASE_URL = os.environ["DATABASE_URL"]
+except KeyError:
+    raise ImproperlyConfigured(
+        "Set DATABASE_URL, e.g. postgres://postgres@127.0.0.1:5432/testproject"
+    ) from None
+
+_default = parse_database_url(DATABASE_URL)
+DATABASES = {
+    "default": _default,
+    # A replica of the same database; in tests it mirrors "default".
+    "replica": {**parse_database_url(DATABASE_URL), "TEST": {"MIRROR": "default"}},
+    # A second real database on the same server.
+    "reports": {
+        **parse_database_url(DATABASE_URL),
+        "NAME": _default["NAME"] + "_reports",
+    },
+}
+
+TEST_RUNNER = os.environ.get("TESTPROJECT_RUNNER", "schemaiso.Runner")
+if "TESTPROJECT_SCHEMAISO_PREFIX" in os.environ:
+    SCHEMAISO = {"PREFIX": os.environ["TESTPROJECT_SCHEMAISO_PREFIX"]}
+
+SECRET_KEY = "testproject-insecure-key-for-tests-only"
+DEBUG = False
+ALLOWED_HOSTS = ["*"]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.postgres",
+    "library",
+    "shop",
+    "isolation",
+    "serialproof",
+    "demo_failures",
+]
+
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+
+ROOT_URLCONF = "testproject.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+USE_TZ = True
+TIME_ZONE = "UTC"
+STATIC_URL = "static/"
