@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def ran(run: Run) -> int:
 
 
 def setup_line(run: Run, alias: str = "default") -> str:
-    match = re.search(rf"^schemaiso: alias '{alias}': .*$", run.stderr, re.M)
+    match = re.search(rf"^schemaiso: alias '{alias}': .*$", run.output, re.M)
     assert match, run.explain()
     return match.group(0)
 
@@ -159,15 +160,18 @@ def test_tag_serial_runs_only_serial_tests(project: Project) -> None:
 
 
 def test_stock_options_keep_working(project: Project) -> None:
+    # Django offers --durations on Python 3.12 and later only.
+    durations = ["--durations", "3"] if sys.version_info >= (3, 12) else []
     run = project.manage(
         "test", "library", "serialproof", "--parallel", "2", "--noinput",
         "-k", "test_", "--shuffle", "42", "--reverse", "--timing", "--buffer",
-        "--debug-sql", "--durations", "3",
+        "--debug-sql", *durations,
     )
     assert run.returncode == 0, run.explain()
     assert "Used shuffle seed: 42" in run.output
     assert "Total database setup" in run.output and "Total database teardown" in run.output
-    assert "Slowest test durations" in run.output
+    if durations:
+        assert "Slowest test durations" in run.output
     assert project.leftovers() == {}
 
 

@@ -117,5 +117,5 @@ def test_custom_prefix_is_used_for_every_schema(project: Project) -> None:
         TESTPROJECT_SCHEMAISO_PREFIX="ci_job_42",
     )
     assert run.returncode == 0, run.explain()
-    assert "template 'ci_job_42_template'" in run.stderr
+    assert "template 'ci_job_42_template'" in run.output
     assert project.leftovers() == {}
