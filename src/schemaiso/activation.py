@@ -24,9 +24,10 @@ def isolated_class(wrapper_class: type) -> type:
     if issubclass(wrapper_class, SchemaIsolationWrapperMixin):
         return wrapper_class
     if wrapper_class not in _isolated_classes:
+        base_creation: type = getattr(wrapper_class, "creation_class")
         creation_class = type(
-            f"SchemaIsolated{wrapper_class.creation_class.__name__}",
-            (SchemaIsolationCreationMixin, wrapper_class.creation_class),
+            f"SchemaIsolated{base_creation.__name__}",
+            (SchemaIsolationCreationMixin, base_creation),
             {"__module__": __name__},
         )
         _isolated_classes[wrapper_class] = type(

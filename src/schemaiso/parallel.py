@@ -25,13 +25,13 @@ class SchemaIsolatedParallelTestSuite(ParallelTestSuite):
     Django's ``_init_worker`` points each connection at the worker's schema.
     """
 
-    def process_setup(*args: Any) -> None:  # type: ignore[override]  # noqa: N805
+    def process_setup(*args: Any) -> None:  # noqa: N805
         # Django passes this function (not a bound method) to the pool initializer
         # and calls it with process_setup_args, before it calls django.setup().
         django.setup()
         activation.install()
 
-    def run(self, result: Any) -> Any:
+    def run(self, result: Any, debug: bool = False) -> Any:
         activation.close_connections()
         return super().run(result)
 

@@ -10,8 +10,8 @@ import unittest
 from typing import Any
 
 from django.db import connections
-from django.test.runner import DiscoverRunner, partition_suite_by_case
-from django.test.utils import iter_test_cases
+from django.test.runner import DiscoverRunner, ParallelTestSuite, partition_suite_by_case
+from django.test.utils import iter_test_cases  # type: ignore[attr-defined]
 
 from . import activation
 from .backends.creation import SchemaIsolationCreationMixin
@@ -37,7 +37,7 @@ class SchemaIsolationMixin:
     DiscoverRunner)``). Every stock option keeps its meaning.
     """
 
-    parallel_test_suite = SchemaIsolatedParallelTestSuite
+    parallel_test_suite: type[ParallelTestSuite] = SchemaIsolatedParallelTestSuite
 
     parallel: int
     verbosity: int

@@ -6,8 +6,9 @@ worker they pass."""
 
 import time
 
-from isolation.models import Slot
 from testproject.testing import TransactionTestCase
+
+from isolation.models import Slot
 
 
 class SlotTestCase(TransactionTestCase):

@@ -14,7 +14,6 @@ import time
 
 from django.db import connection
 from django.test import TestCase, tag
-
 from testproject.testing import TransactionTestCase
 
 

@@ -2,7 +2,6 @@
 
 from django import test
 from django.db import connections
-
 from library.models import Author, Tag
 from library.seed import create_seed_rows
 

@@ -17,7 +17,7 @@ from typing import Any
 from django.db import OperationalError as DjangoOperationalError
 from django.db.backends.base.base import NO_DB_ALIAS
 
-from .. import clone, cleanup
+from .. import cleanup, clone
 from ..conf import get_config
 from ..errors import SchemaIsoError
 from ..naming import SchemaNames, marker, new_run_id, parse_marker, quote_ident, quote_literal

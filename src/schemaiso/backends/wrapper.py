@@ -31,9 +31,9 @@ class SchemaIsolationWrapperMixin:
 
     def init_connection_state(self) -> None:
         super().init_connection_state()  # type: ignore[misc]
-        if self.connection is not None and getattr(self, "pool", None):
-            if self._set_search_path(self.connection) and not self.get_autocommit():  # type: ignore[attr-defined]
-                self.connection.commit()
+        pooled = self.connection is not None and getattr(self, "pool", None)
+        if pooled and self._set_search_path(self.connection) and not self.get_autocommit():  # type: ignore[attr-defined]
+            self.connection.commit()
 
     def _set_search_path(self, connection: Any) -> bool:
         """Run ``SET search_path`` for this alias's schema; True when something ran."""

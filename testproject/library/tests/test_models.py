@@ -4,10 +4,10 @@ migration-seeded rows and the raw SQL objects of migration 0003."""
 from django.core.management import call_command
 from django.db import IntegrityError, connection, connections, transaction
 from django.test import TestCase
+from testproject.testing import TransactionTestCase
 
 from library.models import Author, Book, BookStats, Tag
 from library.seed import SEED_AUTHOR, SEED_TAGS
-from testproject.testing import TransactionTestCase
 
 
 class BookTests(TestCase):
@@ -146,11 +146,10 @@ class DeferredUniqueAtCommitTests(TransactionTestCase):
     def test_violation_raised_at_commit(self):
         author = Author.objects.create(name="Twice")
         reached_commit = False
-        with self.assertRaises(IntegrityError):
-            with transaction.atomic():
-                Book.objects.create(author=author, title="Same")
-                Book.objects.create(author=author, title="Same")
-                reached_commit = True
+        with self.assertRaises(IntegrityError), transaction.atomic():
+            Book.objects.create(author=author, title="Same")
+            Book.objects.create(author=author, title="Same")
+            reached_commit = True
         self.assertTrue(reached_commit)
         self.assertFalse(Book.objects.exists())
 

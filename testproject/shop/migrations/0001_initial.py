@@ -4,9 +4,10 @@ import django.contrib.postgres.constraints
 import django.contrib.postgres.fields.ranges
 import django.db.models.deletion
 import django.utils.timezone
-import shop.fields
 from django.contrib.postgres.operations import BtreeGistExtension, CITextExtension
 from django.db import migrations, models
+
+import shop.fields
 
 
 class Migration(migrations.Migration):
