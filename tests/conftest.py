@@ -18,6 +18,19 @@ ROOT = Path(__file__).resolve().parent.parent
 TESTPROJECT = ROOT / "testproject"
 
 
+def _has_psycopg3() -> bool:
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+#: Django's connection pool (OPTIONS["pool"]) exists for psycopg 3 only; the
+#: psycopg2 tox environment runs every other combination.
+POOL_MODES = [False, True] if _has_psycopg3() else [False]
+
+
 def server_url() -> str:
     url = os.environ.get("DATABASE_URL")
     if not url:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Project, Run
+from .conftest import POOL_MODES, Project, Run
 
 LABELS = ["library", "shop", "isolation", "serialproof"]
 SERIAL_TESTS = 3  # serialproof: SerialClass.test_a, SerialClass.test_b, MixedClass.test_serial_method
@@ -58,7 +58,7 @@ def assert_serial_phase_came_last_and_alone(events: list[Event]) -> None:
     assert [e.event for e in ordered] == ["start", "end"] * (len(ordered) // 2)
 
 
-@pytest.mark.parametrize("pool", [False, True], ids=["no-pool", "pool"])
+@pytest.mark.parametrize("pool", POOL_MODES, ids=lambda pool: "pool" if pool else "no-pool")
 @pytest.mark.parametrize("start_method", ["fork", "spawn"])
 def test_parallel_run_gives_each_worker_its_own_schema_and_leaves_nothing(
     project: Project, start_method: str, pool: bool
