@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Run schemaiso's test suite the way CI does: tox over the Python x Django matrix,
+# against a throwaway PostgreSQL that tools/pgserver.py starts (or DATABASE_URL).
+# Arguments go to tox, e.g. `bash tools/test.sh -e py311-django52 -- -k isolation`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# tox needs every interpreter of its matrix on PATH; pyenv keeps them in its root.
+# 3.11 goes first so that plain python3 stays the machine's default.
+if command -v pyenv >/dev/null 2>&1 || [ -d "${HOME}/.pyenv" ]; then
+    pyenv_root="$(pyenv root 2>/dev/null || echo "${HOME}/.pyenv")"
+    interpreters=""
+    for version in 3.11 3.12; do
+        dir="$(ls -d "${pyenv_root}/versions/${version}".* 2>/dev/null | sort -V | tail -n 1 || true)"
+        if [ -n "${dir}" ]; then
+            interpreters="${interpreters}${dir}/bin:"
+        fi
+    done
+    PATH="${interpreters}${PATH}"
+    export PATH
+fi
+
+# tox itself lives in a venv of the checkout, installed once from PyPI.
+if [ ! -x .tox-venv/bin/tox ]; then
+    python3 -m venv .tox-venv
+    .tox-venv/bin/python -m pip install --quiet --disable-pip-version-check "tox>=4.20"
+fi
+
+exec python3 tools/pgserver.py run -- .tox-venv/bin/tox "$@"
