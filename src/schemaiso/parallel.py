@@ -44,9 +44,13 @@ class MainProcessPhase(unittest.TestSuite):
     """
 
     before_run: Callable[[], None] | None = None
+    #: The result's ``buffer`` as the run started; see ``PhasedSuite.run``.
+    result_buffer: bool | None = None
 
     def run(self, result: Any, debug: bool = False) -> Any:
         if self.countTestCases() and self.before_run is not None and not result.shouldStop:
+            if self.result_buffer is not None:
+                result.buffer = self.result_buffer
             self.before_run()
         return super().run(result, debug)
 
@@ -67,17 +71,5 @@ class PhasedSuite(unittest.TestSuite):
                 setattr(self.parallel_phase, attr, getattr(self, attr))
         # Django 6's parallel suite turns buffering off in the main process for
         # its own reasons; the serial phase runs here and needs it back.
-        buffer = getattr(result, "buffer", False)
-        self.main_phase.before_run = _restoring_buffer(self.main_phase.before_run, result, buffer)
+        self.main_phase.result_buffer = getattr(result, "buffer", False)
         return super().run(result, debug)
-
-
-def _restoring_buffer(
-    before_run: Callable[[], None] | None, result: Any, buffer: bool
-) -> Callable[[], None]:
-    def restore() -> None:
-        result.buffer = buffer
-        if before_run is not None:
-            before_run()
-
-    return restore

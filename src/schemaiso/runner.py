@@ -58,9 +58,10 @@ class SchemaIsolationMixin:
             suite = super().build_suite(test_labels, **kwargs)  # type: ignore[misc]
         finally:
             self.parallel = requested
-        tests = list(iter_test_cases(suite))
-        serial = [t for t in tests if is_serial(t, self.serial_tags)]
-        parallel = [t for t in tests if not is_serial(t, self.serial_tags)]
+        serial: list[unittest.TestCase] = []
+        parallel: list[unittest.TestCase] = []
+        for test in iter_test_cases(suite):
+            (serial if is_serial(test, self.serial_tags) else parallel).append(test)
         self.serial_tests = serial
 
         if not issubclass(self.parallel_test_suite, SchemaIsolatedParallelTestSuite):
@@ -122,8 +123,8 @@ class SchemaIsolationMixin:
         for connection in isolated:
             state = get_state(connection.settings_dict)
             if state is not None and state["mirror"]:
-                primary = connections[_primary_alias(connection, primaries)]
-                connection.creation.follow(primary.settings_dict)
+                # A mirror's state is a copy of its primary's, so it names the primary.
+                connection.creation.follow(connections[state["alias"]].settings_dict)
         if self.verbosity >= 2 and primaries:
             schemas = ", ".join(
                 f"{c.alias}: {get_state(c.settings_dict)['schema']}"  # type: ignore[index]
@@ -152,17 +153,6 @@ class SchemaIsolationMixin:
                 f"'{connection.settings_dict['NAME']}', template '{state['template']}', "
                 f"{workers}{main}{serial}."
             )
-
-
-def _primary_alias(mirror: Any, primaries: list[Any]) -> str:
-    """The primary whose test database the mirror uses."""
-    for primary in primaries:
-        if primary.settings_dict["NAME"] == mirror.settings_dict["NAME"] and (
-            primary.settings_dict.get("HOST"),
-            primary.settings_dict.get("PORT"),
-        ) == (mirror.settings_dict.get("HOST"), mirror.settings_dict.get("PORT")):
-            return str(primary.alias)
-    return str(mirror.alias)
 
 
 class Runner(SchemaIsolationMixin, DiscoverRunner):

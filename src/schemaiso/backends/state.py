@@ -16,6 +16,8 @@ STATE_KEY = "SCHEMAISO_STATE"
 class SchemaState(TypedDict):
     """One alias's schemas for this run."""
 
+    #: The alias that owns the test database: a mirror's state is a copy of its
+    #: primary's, so there it names the primary.
     alias: str
     prefix: str
     run_id: str
