@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -11,6 +12,7 @@ from django.db import connections
 
 from schemaiso import activation, cleanup, clone
 from schemaiso.backends.state import STATE_KEY, get_state
+from schemaiso.errors import SchemaIsoError
 from schemaiso.naming import SchemaNames, marker, quote_ident, quote_literal
 
 from .conftest import AdminConnection, admin_connect
@@ -72,6 +74,64 @@ def test_replacement_worker_gets_its_own_schema_cloned_on_demand(isolated_defaul
         assert [r[0] for r in cursor.fetchall()] == sorted(
             [names.main, names.worker(1), names.worker(2), names.worker(3)]
         )
+
+
+def _tables_per_schema(connection: Any, like: str) -> dict[str, int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT n.nspname, count(c.oid) FROM pg_namespace n "
+            "LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relkind = 'r' "
+            "WHERE n.nspname LIKE %s GROUP BY 1 ORDER BY 1",
+            [like],
+        )
+        return dict(cursor.fetchall())
+
+
+def test_background_clones_are_complete_after_wait(isolated_default: Any) -> None:
+    connection = isolated_default
+    state = get_state(connection.settings_dict)
+    assert state is not None
+    names = SchemaNames(state["prefix"], state["run_id"])
+    creation = connection.creation
+    creation.clone_in_background = True
+    try:
+        for suffix in ("1", "2", "3"):
+            creation.clone_test_db(suffix=suffix, verbosity=0)
+        assert creation._clones is not None and creation._clones.concurrency >= 1
+        creation.wait_for_clones()
+    finally:
+        creation.clone_in_background = False
+    template_tables = _tables_per_schema(connection, state["template"])[state["template"]]
+    assert _tables_per_schema(connection, names.run_pattern) == {
+        names.main: template_tables,
+        names.worker(1): template_tables,
+        names.worker(2): template_tables,
+        names.worker(3): template_tables,
+    }
+    assert not [t for t in threading.enumerate() if t.name.startswith("schemaiso-clone-")]
+
+
+def test_a_background_clone_failure_names_the_schema_and_alias(isolated_default: Any) -> None:
+    connection = isolated_default
+    state = get_state(connection.settings_dict)
+    assert state is not None
+    names = SchemaNames(state["prefix"], state["run_id"])
+    with connection.cursor() as cursor:  # somebody else's schema, where worker 2's would go
+        cursor.execute(f"CREATE SCHEMA {quote_ident(names.worker(2))}")
+    creation = connection.creation
+    creation.clone_in_background = True
+    try:
+        for suffix in ("1", "2"):
+            creation.clone_test_db(suffix=suffix, verbosity=0)
+        with pytest.raises(SchemaIsoError) as caught:
+            creation.wait_for_clones()
+    finally:
+        creation.clone_in_background = False
+        creation.cancel_clones()
+    message = str(caught.value)
+    assert f"schema '{names.worker(2)}'" in message
+    assert "alias 'default'" in message
+    assert "already exists" in message
 
 
 def test_keepdb_teardown_drops_this_runs_schemas_and_keeps_the_template(

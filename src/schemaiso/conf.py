@@ -10,7 +10,7 @@ from django.conf import settings
 from .errors import SchemaIsoError
 from .naming import DEFAULT_PREFIX, validate_schema_name
 
-_KNOWN_KEYS = {"PREFIX", "SHARED_SCHEMA", "SERIAL_TAGS"}
+_KNOWN_KEYS = {"PREFIX", "SHARED_SCHEMA", "SERIAL_TAGS", "CLONE_CONCURRENCY"}
 
 
 @dataclass(frozen=True)
@@ -18,12 +18,14 @@ class Config:
     """What a project may change; every key is optional.
 
     ``SCHEMAISO = {"PREFIX": "schemaiso", "SHARED_SCHEMA": "public",
-    "SERIAL_TAGS": ["serial"]}``
+    "SERIAL_TAGS": ["serial"], "CLONE_CONCURRENCY": None}``
     """
 
     prefix: str = DEFAULT_PREFIX
     shared_schema: str = "public"
     serial_tags: frozenset[str] = frozenset({"serial"})
+    #: Schemas cloned at once; None picks from the cores and the server's lock table.
+    clone_concurrency: int | None = None
 
 
 def get_config() -> Config:
@@ -54,4 +56,17 @@ def get_config() -> Config:
             "schemaiso: SCHEMAISO['SERIAL_TAGS'] must be a list of tag names, "
             'e.g. ["serial"].'
         )
-    return Config(prefix=prefix, shared_schema=shared, serial_tags=frozenset(tags))
+    concurrency = raw.get("CLONE_CONCURRENCY")
+    if concurrency is not None and (
+        isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
+    ):
+        raise SchemaIsoError(
+            f"schemaiso: SCHEMAISO['CLONE_CONCURRENCY'] must be a positive integer or None "
+            f"(pick from the cores and the server's lock table), not {concurrency!r}."
+        )
+    return Config(
+        prefix=prefix,
+        shared_schema=shared,
+        serial_tags=frozenset(tags),
+        clone_concurrency=concurrency,
+    )

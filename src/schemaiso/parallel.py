@@ -15,6 +15,7 @@ import django
 from django.test.runner import ParallelTestSuite
 
 from . import activation
+from .backends.creation import wait_for_clones
 
 
 class SchemaIsolatedParallelTestSuite(ParallelTestSuite):
@@ -32,6 +33,9 @@ class SchemaIsolatedParallelTestSuite(ParallelTestSuite):
         activation.install()
 
     def run(self, result: Any, debug: bool = False) -> Any:
+        # The runner waits after its system checks; a runner that skips those
+        # still needs every schema in place, and no clone thread alive at fork.
+        wait_for_clones()
         activation.close_connections()
         return super().run(result)
 

@@ -14,7 +14,7 @@ from django.test.runner import DiscoverRunner, ParallelTestSuite, partition_suit
 from django.test.utils import iter_test_cases  # type: ignore[attr-defined]
 
 from . import activation
-from .backends.creation import SchemaIsolationCreationMixin
+from .backends.creation import SchemaIsolationCreationMixin, cancel_clones, wait_for_clones
 from .backends.state import get_state
 from .conf import get_config
 from .errors import SchemaIsoError
@@ -45,6 +45,7 @@ class SchemaIsolationMixin:
     debug_mode: bool
     buffer: bool
     test_suite: type[unittest.TestSuite]
+    time_keeper: Any
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -97,13 +98,30 @@ class SchemaIsolationMixin:
         for connection in connections.all():
             if isinstance(connection.creation, SchemaIsolationCreationMixin):
                 connection.creation.defer_main_schema = True
-        old_config = super().setup_databases(**kwargs)  # type: ignore[misc]
+                connection.creation.clone_in_background = True
+                connection.creation.clone_main_early = runs_in_main
+        try:
+            old_config = super().setup_databases(**kwargs)  # type: ignore[misc]
+        except BaseException:
+            cancel_clones()
+            raise
         self._describe_setup(runs_in_main)
         return old_config
 
+    def run_checks(self, databases: Any) -> None:
+        """Run the system checks while schemas clone, then wait for the clones.
+
+        Workers must not start before every clone is done and no clone thread
+        may be alive when they fork; Django tears down after a failure here.
+        """
+        super().run_checks(databases)  # type: ignore[misc]
+        with self.time_keeper.timed("  Waiting for schema clones"):
+            wait_for_clones()
+
     def teardown_databases(self, old_config: Any, **kwargs: Any) -> None:
-        # Every alias's connections and pools, mirrors' included, must be closed
-        # before the test database can be dropped.
+        # Clone threads, then every alias's connections and pools (mirrors'
+        # included) must be gone before the test database can be dropped.
+        cancel_clones()
         activation.close_connections()
         super().teardown_databases(old_config, **kwargs)  # type: ignore[misc]
 

@@ -6,6 +6,8 @@ Environment:
     TESTPROJECT_ENGINE   database ENGINE (default "django.db.backends.postgresql")
     TESTPROJECT_POOL     "1" enables psycopg 3 connection pooling
     TESTPROJECT_SCHEMAISO_PREFIX  sets SCHEMAISO["PREFIX"]
+    TESTPROJECT_WIDE_TABLES  installs the "wide" app, whose migration creates that
+                         many tables by SQL (a big schema for lock-table tests)
 """
 
 import os
@@ -75,6 +77,8 @@ INSTALLED_APPS = [
     "serialproof",
     "demo_failures",
 ]
+if int(os.environ.get("TESTPROJECT_WIDE_TABLES", "0")):
+    INSTALLED_APPS.append("wide")
 
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",

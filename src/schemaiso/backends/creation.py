@@ -15,12 +15,14 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.db import OperationalError as DjangoOperationalError
+from django.db import connections
 from django.db.backends.base.base import NO_DB_ALIAS
 
 from .. import cleanup, clone
 from ..conf import get_config
 from ..errors import SchemaIsoError
 from ..naming import SchemaNames, marker, new_run_id, parse_marker, quote_ident, quote_literal
+from .clone_queue import CloneQueue, default_concurrency
 from .state import STATE_KEY, SchemaState, get_state
 
 _RUN_ID: str | None = None
@@ -67,8 +69,16 @@ class SchemaIsolationCreationMixin:
     #: The runner sets this when the main process runs no tests before teardown
     #: (everything parallel, nothing serial): then the main schema is never cloned.
     defer_main_schema = False
+    #: Set by schemaiso's runner, which waits for background clones before any
+    #: worker starts. Other runners (an explicit ENGINE with Django's own runner)
+    #: get each clone done before ``_clone_test_db`` returns.
+    clone_in_background = False
+    #: The runner sets this when the main process will run tests after the
+    #: parallel phase: its schema is then cloned in the background with the workers'.
+    clone_main_early = False
 
     _clone_plan: clone.ClonePlan | None = None
+    _clones: CloneQueue | None = None
 
     # -- state -------------------------------------------------------------------
 
@@ -121,6 +131,8 @@ class SchemaIsolationCreationMixin:
         self._move_template_extensions()
         if not self.defer_main_schema:
             self.use_main_schema()
+        elif self.clone_main_early and self.clone_in_background:
+            self._clone_queue().submit(self._names(self._require_state()).main, "main")
         return test_database_name
 
     def _create_test_db(self, verbosity: int, autoclobber: bool, keepdb: bool = False) -> str:
@@ -162,23 +174,38 @@ class SchemaIsolationCreationMixin:
                 f"privilege). As a superuser run: ALTER ROLE {quote_ident(user)} CREATEDB;"
             )
 
-    @contextmanager
-    def _test_db_cursor(self, test_database_name: str) -> Iterator[Any]:
-        """A short-lived, unpooled connection to the test database with no schema state.
+    def _detached_wrapper(self, test_database_name: str) -> Any:
+        """A new, unpooled wrapper for the test database with no schema state.
 
         It uses Django's "no database" alias, as ``_nodb_cursor`` does, so that
         ``connection_created`` receivers (contrib.postgres's type handlers) leave it
         alone instead of querying the alias's own, not yet usable, connection.
+        Django ties a wrapper to the thread that creates it: create it where it is used.
         """
         sd = self.connection.settings_dict
         options = {k: v for k, v in sd["OPTIONS"].items() if k != "pool"}
-        conn = self.connection.__class__(
+        return self.connection.__class__(
             {**sd, "NAME": test_database_name, "OPTIONS": options, STATE_KEY: None},
             alias=NO_DB_ALIAS,
         )
+
+    @contextmanager
+    def _test_db_cursor(self, test_database_name: str) -> Iterator[Any]:
+        """A cursor on a short-lived, unpooled connection to the test database."""
+        conn = self._detached_wrapper(test_database_name)
         try:
             with conn.cursor() as cursor:
                 yield cursor
+        finally:
+            conn.close()
+
+    @contextmanager
+    def _raw_test_db_connection(self) -> Iterator[Any]:
+        """A raw driver connection (autocommit) to the test database, for one clone thread."""
+        conn = self._detached_wrapper(self.connection.settings_dict["NAME"])
+        try:
+            conn.ensure_connection()
+            yield conn.connection
         finally:
             conn.close()
 
@@ -299,23 +326,69 @@ class SchemaIsolationCreationMixin:
             return cursor.fetchone() is not None
 
     def create_schema(self, schema: str, role: str) -> None:
-        """Create ``schema`` with our marker and fill it from the template."""
+        """Create ``schema`` with our marker and fill it from the template, right now."""
+        self._plan()
+        self._fill_schema(self._raw_connection(), schema, role)
+
+    def _fill_schema(
+        self, raw: Any, schema: str, role: str, lock_budget: int | None = None
+    ) -> None:
+        """Create and clone one schema on ``raw``; runs in clone threads too.
+
+        The plan must already be read: threads share it and never touch the
+        alias's own connection.
+        """
         state = self._require_state()
-        plan = self._plan()
-        raw = self._raw_connection()
+        plan = self._clone_plan
+        assert plan is not None, "read the clone plan in the main thread first"
         with raw.cursor() as cursor:
             cursor.execute(
                 "CREATE SCHEMA {0}; COMMENT ON SCHEMA {0} IS {1}".format(
                     quote_ident(schema), quote_literal(marker(role, state["run_id"]))
                 )
             )
-        clone.clone_schema(raw, plan, schema)
+        clone.clone_schema(raw, plan, schema, lock_budget=lock_budget)
+
+    def _clone_queue(self) -> CloneQueue:
+        """The background cloner of this alias, sized to the server's lock table."""
+        if self._clones is None:
+            self._plan()
+            alone = clone.server_lock_budget(self._raw_connection())
+            concurrency = get_config().clone_concurrency or default_concurrency(alone * 4)
+            budget = clone.server_lock_budget(self._raw_connection(), concurrency)
+
+            def job(raw: Any, schema: str, role: str) -> None:
+                try:
+                    self._fill_schema(raw, schema, role, lock_budget=budget)
+                except SchemaIsoError:
+                    raise
+                except Exception as exc:
+                    raise SchemaIsoError(
+                        f"schemaiso: could not create schema '{schema}' for alias "
+                        f"'{self.connection.alias}' from template '{self._require_state()['template']}'"
+                        f": {str(exc).strip()}"
+                    ) from exc
+
+            self._clones = CloneQueue(job, self._raw_test_db_connection, concurrency)
+        return self._clones
+
+    def wait_for_clones(self) -> None:
+        """Block until this alias's background clones are done; raise the first failure."""
+        if self._clones is not None:
+            self._clones.wait()
+
+    def cancel_clones(self) -> None:
+        """Stop this alias's background clones (teardown after a failure or Ctrl-C)."""
+        if self._clones is not None:
+            clones, self._clones = self._clones, None
+            clones.cancel()
 
     def use_main_schema(self) -> None:
         """Move the main process off the template into its own schema (cloned once)."""
         state = self._require_state()
         if state["role"] == "main" or state["mirror"]:
             return
+        self.wait_for_clones()
         main = self._names(state).main
         if not self._schema_exists(main):
             self.create_schema(main, "main")
@@ -331,9 +404,18 @@ class SchemaIsolationCreationMixin:
     def _clone_test_db(self, suffix: str, verbosity: int, keepdb: bool = False) -> None:
         state = self._require_state()
         schema = self._names(state).worker(int(suffix))
+        if not self.clone_in_background:
+            if verbosity >= 2:
+                self.log(f"schemaiso: cloning schema '{state['template']}' into '{schema}'")
+            self.create_schema(schema, "worker")
+            return
+        clones = self._clone_queue()
         if verbosity >= 2:
-            self.log(f"schemaiso: cloning schema '{state['template']}' into '{schema}'")
-        self.create_schema(schema, "worker")
+            self.log(
+                f"schemaiso: cloning schema '{state['template']}' into '{schema}' "
+                f"(in the background, {clones.concurrency} at a time)"
+            )
+        clones.submit(schema, "worker")
 
     def get_test_db_clone_settings(self, suffix: str) -> dict[str, Any]:
         state = self.state
@@ -381,6 +463,7 @@ class SchemaIsolationCreationMixin:
         state = self.state
         if state is None or state["mirror"]:
             return super().destroy_test_db(old_database_name, verbosity, keepdb, suffix)  # type: ignore[misc, no-any-return]
+        self.cancel_clones()
         if suffix is not None:
             # A worker's schema lives in the test database: it goes when the database
             # goes, or with this run's other schemas below when the database stays.
@@ -403,3 +486,23 @@ class SchemaIsolationCreationMixin:
                 f"for alias '{state['alias']}'; keeping '{state['template']}'..."
             )
         cleanup.drop_schemas(raw, schemas)
+
+
+def _isolated_creations() -> list[SchemaIsolationCreationMixin]:
+    return [
+        c.creation
+        for c in connections.all(initialized_only=True)
+        if isinstance(c.creation, SchemaIsolationCreationMixin)
+    ]
+
+
+def wait_for_clones() -> None:
+    """Wait for every alias's background clones; the first failure is raised."""
+    for creation in _isolated_creations():
+        creation.wait_for_clones()
+
+
+def cancel_clones() -> None:
+    """Stop every alias's background clones and close their connections."""
+    for creation in _isolated_creations():
+        creation.cancel_clones()

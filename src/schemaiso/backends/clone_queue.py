@@ -1,0 +1,150 @@
+"""Clone schemas in background threads while the main process gets on with setup.
+
+A clone pays DDL cost on the server, so the main process should not sit idle
+while it runs: Django calls ``_clone_test_db`` once per worker, one after the
+other, and the queue turns each call into a job that a few threads run
+concurrently, each on its own connection. Meanwhile the main process migrates
+the next test database, serializes data and runs the system checks. The runner
+waits for every job before any worker starts (no thread may be alive at
+``fork``) and reports the first failure there.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, suppress
+from typing import Any
+
+#: The default number of clones at once is twice the cores (a clone waits on
+#: WAL flushes and file creation as well as CPU), at most this many.
+MAX_DEFAULT_CONCURRENCY = 8
+#: Each cloner gets a per-transaction lock budget; below this many locks a
+#: clone splits into so many transactions that extra concurrency stops paying.
+MIN_LOCKS_PER_CLONER = 256
+
+Job = Callable[[Any, str, str], None]
+"""``job(raw_connection, schema, role)``: create ``schema`` and fill it."""
+
+ConnectionFactory = Callable[[], AbstractContextManager[Any]]
+"""Opens a raw DB-API connection in the calling thread and closes it on exit."""
+
+_STOP = object()
+
+
+def default_concurrency(lock_slots: int) -> int:
+    """Clones at once when the project does not say: from the local cores, capped by the lock table.
+
+    ``lock_slots`` is the server's shared lock table size; cloners together use a
+    quarter of it, and each needs at least ``MIN_LOCKS_PER_CLONER``.
+    """
+    cores = os.cpu_count() or 2
+    by_locks = max(1, lock_slots // 4 // MIN_LOCKS_PER_CLONER)
+    return max(1, min(MAX_DEFAULT_CONCURRENCY, 2 * cores, by_locks))
+
+
+class CloneQueue:
+    """Runs clone jobs on up to ``concurrency`` threads; ``wait`` joins them and raises.
+
+    Threads start as jobs arrive, so a run with two workers opens two
+    connections, not ``concurrency``. After the first failure the remaining
+    jobs are skipped.
+    """
+
+    def __init__(self, job: Job, connect: ConnectionFactory, concurrency: int) -> None:
+        self._job = job
+        self._connect = connect
+        self._concurrency = max(1, concurrency)
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._busy: dict[int, Any] = {}  # thread ident -> raw connection in use
+        self._errors: list[BaseException] = []
+        self._cancelled = False
+        self.submitted: list[str] = []
+
+    @property
+    def concurrency(self) -> int:
+        return self._concurrency
+
+    def submit(self, schema: str, role: str) -> None:
+        """Queue a clone into ``schema``; it starts as soon as a thread is free."""
+        if self._cancelled:
+            raise RuntimeError("schemaiso: clone queue used after cancel()")
+        self.submitted.append(schema)
+        self._jobs.put((schema, role))
+        if len(self._threads) < min(self._concurrency, len(self.submitted)):
+            thread = threading.Thread(
+                target=self._work, name=f"schemaiso-clone-{len(self._threads) + 1}", daemon=True
+            )
+            self._threads.append(thread)
+            thread.start()
+
+    def wait(self) -> None:
+        """Block until every queued clone has finished; raise the first error, if any."""
+        self._join()
+        if self._errors:
+            raise self._errors[0]
+
+    def cancel(self) -> None:
+        """Skip queued clones, interrupt running ones and join the threads; errors are dropped.
+
+        For teardown after a failure or Ctrl-C: the test database can only be
+        dropped once no clone connection is left.
+        """
+        self._cancelled = True
+        with self._lock:
+            busy = list(self._busy.values())
+        for raw in busy:
+            with suppress(Exception):
+                raw.cancel()
+        self._join()
+
+    @property
+    def idle(self) -> bool:
+        return not self._threads
+
+    def _join(self) -> None:
+        threads, self._threads = self._threads, []
+        for _ in threads:
+            self._jobs.put(_STOP)
+        for thread in threads:
+            thread.join()
+
+    def _next_job(self) -> Iterator[tuple[str, str]]:
+        while True:
+            item = self._jobs.get()
+            if item is _STOP:
+                return
+            if self._cancelled or self._errors:
+                continue  # drain: a failure or cancel skips what is left
+            yield item
+
+    def _work(self) -> None:
+        jobs = self._next_job()
+        try:
+            first = next(jobs, None)
+            if first is None:
+                return
+            with self._connect() as raw:
+                ident = threading.get_ident()
+                with self._lock:
+                    self._busy[ident] = raw
+                try:
+                    for schema, role in _chain(first, jobs):
+                        self._job(raw, schema, role)
+                finally:
+                    with self._lock:
+                        self._busy.pop(ident, None)
+        except BaseException as exc:  # reported by wait(), in the main thread
+            if not self._cancelled:
+                self._errors.append(exc)
+            for _ in jobs:  # keep consuming until this thread's stop marker
+                pass
+
+
+def _chain(first: tuple[str, str], rest: Iterator[tuple[str, str]]) -> Iterator[tuple[str, str]]:
+    yield first
+    yield from rest

@@ -1,0 +1,161 @@
+"""The background clone queue's scheduling: concurrency, failures, cancel, no stray threads.
+
+Jobs here are plain Python callables so that timing and failures can be
+controlled exactly; the queue driving real clones is tested in test_creation
+and end to end in test_scale.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from django.test import override_settings
+
+from schemaiso.backends.clone_queue import (
+    MAX_DEFAULT_CONCURRENCY,
+    MIN_LOCKS_PER_CLONER,
+    CloneQueue,
+    default_concurrency,
+)
+from schemaiso.conf import get_config
+from schemaiso.errors import SchemaIsoError
+
+
+class Recorder:
+    """Counts connections and simultaneous jobs; fails the jobs it is told to."""
+
+    def __init__(self, fail: str | None = None, delay: float = 0.05) -> None:
+        self.fail = fail
+        self.delay = delay
+        self.lock = threading.Lock()
+        self.running = 0
+        self.most_at_once = 0
+        self.done: list[str] = []
+        self.connections_opened = 0
+        self.connections_closed = 0
+        self.cancelled = threading.Event()
+
+    @contextmanager
+    def connect(self) -> Iterator[Any]:
+        with self.lock:
+            self.connections_opened += 1
+        try:
+            yield self
+        finally:
+            with self.lock:
+                self.connections_closed += 1
+
+    def cancel(self) -> None:
+        """Like a driver's cancel(): the statement running on the connection ends now."""
+        self.cancelled.set()
+
+    def job(self, raw: Any, schema: str, role: str) -> None:
+        assert raw is self
+        with self.lock:
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            if self.cancelled.wait(self.delay):
+                raise RuntimeError(f"canceling statement due to user request ({schema})")
+            if schema == self.fail:
+                raise RuntimeError(f"boom in {schema}")
+            with self.lock:
+                self.done.append(schema)
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+def clone_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("schemaiso-clone-")]
+
+
+def test_runs_every_job_at_most_concurrency_at_a_time_then_leaves_no_thread() -> None:
+    rec = Recorder()
+    clones = CloneQueue(rec.job, rec.connect, concurrency=3)
+    names = [f"w{i}" for i in range(1, 10)]
+    for name in names:
+        clones.submit(name, "worker")
+    clones.wait()
+    assert sorted(rec.done) == sorted(names)
+    assert rec.most_at_once == 3
+    assert rec.connections_opened == rec.connections_closed == 3
+    assert clone_threads() == []
+
+
+def test_opens_no_more_connections_than_jobs() -> None:
+    rec = Recorder()
+    clones = CloneQueue(rec.job, rec.connect, concurrency=8)
+    clones.submit("w1", "worker")
+    clones.submit("w2", "worker")
+    clones.wait()
+    assert rec.connections_opened == 2
+
+
+def test_first_failure_is_raised_by_wait_and_later_jobs_are_skipped() -> None:
+    rec = Recorder(fail="w1")
+    clones = CloneQueue(rec.job, rec.connect, concurrency=1)
+    for name in ("w1", "w2", "w3"):
+        clones.submit(name, "worker")
+    with pytest.raises(RuntimeError, match="boom in w1"):
+        clones.wait()
+    assert rec.done == []
+    assert rec.connections_opened == rec.connections_closed == 1
+    assert clone_threads() == []
+
+
+def test_a_failing_connection_is_reported() -> None:
+    @contextmanager
+    def refuse() -> Iterator[Any]:
+        raise ConnectionError("server went away")
+        yield  # pragma: no cover
+
+    clones = CloneQueue(lambda raw, schema, role: None, refuse, concurrency=2)
+    clones.submit("w1", "worker")
+    with pytest.raises(ConnectionError, match="server went away"):
+        clones.wait()
+    assert clone_threads() == []
+
+
+def test_cancel_interrupts_running_jobs_skips_queued_ones_and_swallows_errors() -> None:
+    rec = Recorder(delay=30)
+    clones = CloneQueue(rec.job, rec.connect, concurrency=1)
+    for name in ("w1", "w2", "w3"):
+        clones.submit(name, "worker")
+    time.sleep(0.1)  # w1 is running
+    started = time.perf_counter()
+    clones.cancel()
+    assert time.perf_counter() - started < 5
+    assert rec.cancelled.is_set()
+    assert rec.done == []
+    assert rec.connections_opened == rec.connections_closed == 1
+    assert clone_threads() == []
+    with pytest.raises(RuntimeError, match="after cancel"):
+        clones.submit("w4", "worker")
+
+
+def test_default_concurrency_follows_cores_and_the_lock_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert default_concurrency(64 * 100) == 4  # a default server: 6400 lock slots
+    monkeypatch.setattr("os.cpu_count", lambda: 64)
+    assert default_concurrency(64 * 100) == 6400 // 4 // MIN_LOCKS_PER_CLONER
+    assert default_concurrency(10**9) == MAX_DEFAULT_CONCURRENCY
+    assert default_concurrency(10) == 1  # a tiny lock table: one clone at a time
+
+
+@pytest.mark.parametrize("value", [0, -1, "4", 2.5, True])
+def test_clone_concurrency_setting_must_be_a_positive_integer(value: object) -> None:
+    with override_settings(SCHEMAISO={"CLONE_CONCURRENCY": value}):
+        with pytest.raises(SchemaIsoError, match=r"SCHEMAISO\['CLONE_CONCURRENCY'\]"):
+            get_config()
+
+
+def test_clone_concurrency_setting_is_read() -> None:
+    with override_settings(SCHEMAISO={"CLONE_CONCURRENCY": 3}):
+        assert get_config().clone_concurrency == 3
+    assert get_config().clone_concurrency is None
