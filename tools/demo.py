@@ -16,162 +16,56 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import os
 import re
 import secrets
-import signal
-import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any, NoReturn
-from urllib.parse import urlsplit, urlunsplit
 
 TOOLS = Path(__file__).resolve().parent
-REPO = TOOLS.parent
+sys.path.insert(0, str(TOOLS))
+
+import _bootstrap  # noqa: E402  (tools/ is not a package)
+from _bootstrap import (  # noqa: E402
+    REPO,
+    TAIL,
+    child_pythonpath,
+    median,
+    redacted,
+    signals_ignored,
+    signals_interrupt,
+    stop,
+    tail,
+    timing_seconds,
+    with_database,
+)
+
 TESTPROJECT = REPO / "testproject"
-VENV = REPO / ".venv-demo"
-VENV_PYTHON = VENV / "bin" / "python"
 LABELS = ("library", "shop", "isolation")
 STOCK = "django.test.runner.DiscoverRunner"
 SCHEMAISO = "schemaiso.Runner"
-_REEXECED = "SCHEMAISO_DEMO_REEXECED"  # set across the os.execv: stops a re-exec loop
-_TRAPPED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-_TAIL = 40
-# The child's import check: the three packages, schemaiso from this checkout.
-_VENV_CHECK = (
-    "import sys, django, psycopg, schemaiso; from pathlib import Path; "
-    "sys.exit(django.VERSION < (5, 2) or "
-    f"not Path(schemaiso.__file__).resolve().is_relative_to({str(REPO / 'src')!r}))"
-)
 
 
 def _say(message: str) -> None:
-    print(f"demo: {message}", flush=True)
+    _bootstrap.say("demo", message)
 
 
 def _die(message: str) -> NoReturn:
-    print(f"demo: error: {message}", file=sys.stderr, flush=True)
-    sys.exit(1)
-
-
-# --- step 1: dependencies ---------------------------------------------------------
-
-
-def _missing_dependencies() -> list[str]:
-    """What this interpreter cannot import (with the reason), empty if all is there."""
-    missing: list[str] = []
-    for name in ("django", "psycopg", "schemaiso"):
-        try:
-            module = importlib.import_module(name)
-        except ImportError as exc:
-            missing.append(f"{name} ({exc})")
-            continue
-        if name == "django" and getattr(module, "VERSION", (0,)) < (5, 2):
-            missing.append(f"django>=5.2 (found {module.get_version()})")
-    return missing
-
-
-def _run_quietly(argv: Sequence[str | Path], what: str) -> None:
-    """Run a setup step with its output captured; show the output only if it fails."""
-    env = {**os.environ, "PIP_ROOT_USER_ACTION": "ignore", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-    result = subprocess.run(
-        [str(a) for a in argv], env=env, stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", check=False,
-    )
-    if result.returncode != 0:
-        print(_tail(result.stdout), file=sys.stderr)
-        _die(f"{what} failed (exit {result.returncode}); output above")
-
-
-def _works(argv: Sequence[str | Path]) -> bool:
-    try:
-        return subprocess.run(
-            [str(a) for a in argv], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, check=False,
-        ).returncode == 0
-    except OSError:
-        return False
+    _bootstrap.die("demo", message)
 
 
 def ensure_dependencies() -> None:
     """Return if Django, psycopg and schemaiso import; else set up .venv-demo (once)
     and replace this process with the same command run by the venv's python."""
-    missing = _missing_dependencies()
-    if not missing:
-        os.environ.pop(_REEXECED, None)  # not for the test runs
-        return
-    if os.environ.get(_REEXECED):  # we are the re-executed process: do not loop
-        _die(
-            f"{sys.executable} still cannot import {'; '.join(missing)}. "
-            f"Remove {VENV} and run again."
-        )
-    if not _works([VENV_PYTHON, "-c", _VENV_CHECK]):
-        inside = Path(sys.prefix).resolve() == VENV.resolve()
-        if not _works([VENV_PYTHON, "-m", "pip", "--version"]):
-            if inside:
-                _die(f"{VENV} is broken; remove it and run again with python3")
-            _say(f"first run: creating {VENV.name} and installing Django, psycopg and "
-                 "schemaiso (editable) into it; this takes a minute...")
-            _run_quietly([sys.executable, "-m", "venv", "--clear", VENV], "creating the venv")
-        else:
-            _say(f"installing Django, psycopg and schemaiso (editable) into {VENV.name}...")
-        _run_quietly([VENV_PYTHON, "-m", "pip", "install", "--quiet", "-e", f"{REPO}[test]"],
-                     f"pip install -e '{REPO}[test]'")
-    os.environ[_REEXECED] = "1"
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # VENV_PYTHON unresolved on purpose: the venv is found next to the path we exec.
-    os.execv(VENV_PYTHON, [str(VENV_PYTHON), str(Path(__file__).resolve()), *sys.argv[1:]])
-
-
-# --- signals ------------------------------------------------------------------------
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
-@contextlib.contextmanager
-def _signals_interrupt() -> Iterator[None]:
-    """SIGTERM and SIGHUP end the demo like Ctrl-C does: through the cleanup."""
-    old = {sig: signal.signal(sig, _interrupt) for sig in _TRAPPED}
-    try:
-        yield
-    finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
-
-
-@contextlib.contextmanager
-def _signals_ignored() -> Iterator[None]:
-    """A second Ctrl-C must not cut a cleanup short."""
-    old = {sig: signal.signal(sig, signal.SIG_IGN) for sig in _TRAPPED}
-    try:
-        yield
-    finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
+    _bootstrap.ensure_dependencies("demo", __file__)
 
 
 # --- step 2: server and database ----------------------------------------------------
-
-
-def _with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path="/" + name))
-
-
-def _redacted(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{netloc}"))
 
 
 class DemoDatabase:
@@ -180,7 +74,7 @@ class DemoDatabase:
     def __init__(self, admin_url: str) -> None:
         self.admin_url = admin_url
         self.name = f"demo_{secrets.token_hex(4)}"
-        self.url = _with_database(admin_url, self.name)
+        self.url = with_database(admin_url, self.name)
         self.server_version = ""
         self._attempted = False  # whether there can be anything to drop
 
@@ -199,7 +93,7 @@ class DemoDatabase:
                 self._attempted = True
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.name)))
         except psycopg.Error as exc:
-            _die(f"cannot create database {self.name} on {_redacted(self.admin_url)}: {exc}")
+            _die(f"cannot create database {self.name} on {redacted(self.admin_url)}: {exc}")
 
     def drop(self) -> None:
         """Drop the demo database and the test databases (and any clones) made from it."""
@@ -210,7 +104,7 @@ class DemoDatabase:
 
         test = f"test_{self.name}"
         names = [self.name, test, f"{test}_reports"]
-        with _signals_ignored():
+        with signals_ignored():
             try:
                 with self._connect() as conn:
                     rows = conn.execute(
@@ -229,12 +123,6 @@ class DemoDatabase:
 # --- step 3 and 4: the runs -----------------------------------------------------------
 
 
-def _seconds(output: str, name: str) -> list[float]:
-    """Every "<name> took 1.234s" line of Django's --timing (TimeKeeper.print_results)."""
-    pattern = rf"^{name} took (\d+(?:\.\d+)?)s\r?$"
-    return [float(value) for value in re.findall(pattern, output, re.MULTILINE)]
-
-
 @dataclass(frozen=True)
 class Run:
     """One ``manage.py test`` run and what its output says."""
@@ -246,21 +134,21 @@ class Run:
 
     @property
     def setup(self) -> float | None:
-        found = _seconds(self.output, "Total database setup")
+        found = timing_seconds(self.output, "Total database setup")
         return found[-1] if found else None
 
     @property
     def teardown(self) -> float | None:
-        found = _seconds(self.output, "Total database teardown")
+        found = timing_seconds(self.output, "Total database teardown")
         return found[-1] if found else None
 
     @property
     def creating(self) -> list[float]:
-        return _seconds(self.output, r"  Creating '[^']*'")
+        return timing_seconds(self.output, r"  Creating '[^']*'")
 
     @property
     def cloning(self) -> list[float]:
-        return _seconds(self.output, r"  Cloning '[^']*'")
+        return timing_seconds(self.output, r"  Cloning '[^']*'")
 
     @property
     def tests(self) -> int | None:
@@ -281,27 +169,13 @@ class Run:
         return re.findall(r"^schemaiso: .*$", self.output, re.MULTILINE)
 
 
-def _stop(proc: subprocess.Popen[str]) -> None:
-    """End the run and its workers (their own process group): SIGINT, as a Ctrl-C
-    would, then SIGTERM, then SIGKILL; finally kill any worker left behind."""
-    with _signals_ignored():
-        for sig, grace in ((signal.SIGINT, 15.0), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, sig)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(grace)
-                break
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-
-
 def run_suite(kind: str, runner: str, url: str, parallel: int) -> Run:
     """``manage.py test`` in testproject with ``runner``, output captured."""
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     env.update(
         DATABASE_URL=url,
         TESTPROJECT_RUNNER=runner,
-        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO / "src"), env.get("PYTHONPATH")])),
+        PYTHONPATH=child_pythonpath(),
         PYTHONUNBUFFERED="1",  # keeps stdout and stderr lines in order in the one pipe
     )
     argv = [sys.executable, "manage.py", "test", *LABELS, "--parallel", str(parallel),
@@ -315,21 +189,12 @@ def run_suite(kind: str, runner: str, url: str, parallel: int) -> Run:
     try:
         output, _ = proc.communicate()
     except BaseException:
-        _stop(proc)
+        stop(proc)
         raise
     return Run(kind, proc.returncode, output, time.perf_counter() - start)
 
 
 # --- step 5: the report ---------------------------------------------------------------
-
-
-def _tail(text: str, lines: int = _TAIL) -> str:
-    return "\n".join("    " + line for line in text.rstrip().splitlines()[-lines:])
-
-
-def _median(values: Sequence[float | None]) -> float | None:
-    known = [v for v in values if v is not None]
-    return statistics.median(known) if len(known) == len(values) and known else None
 
 
 def _secs(value: float | None) -> str:
@@ -355,13 +220,13 @@ def report(stock: list[Run], schemaiso: list[Run]) -> None:
         ("total wall", lambda r: r.wall),
     ]
     for label, metric in rows:
-        a, b = _median([metric(r) for r in stock]), _median([metric(r) for r in schemaiso])
+        a, b = median([metric(r) for r in stock]), median([metric(r) for r in schemaiso])
         print(f"{label:13}{_secs(a):>9}{_secs(b):>12}{_ratio(a, b):>8}")
     a_run, b_run = stock[-1], schemaiso[-1]
     print(f"{'tests':13}{f'{a_run.status} {a_run.tests}':>9}{f'{b_run.status} {b_run.tests}':>12}")
 
-    migrate = _median([sum(r.creating) if r.creating else None for r in schemaiso])
-    clones = _median([sum(r.cloning) if r.cloning else None for r in schemaiso])
+    migrate = median([sum(r.creating) if r.creating else None for r in schemaiso])
+    clones = median([sum(r.cloning) if r.cloning else None for r in schemaiso])
     count = len(schemaiso[-1].cloning)
     if migrate is not None and clones is not None:
         where = (f"schemaiso's setup = migrate once per database into a template schema "
@@ -402,11 +267,10 @@ def _demo(args: argparse.Namespace) -> int:
             url = os.environ.get("DATABASE_URL", "")
             server: Any = None
             if url:
-                described = f"DATABASE_URL {_redacted(url)}"
+                described = f"DATABASE_URL {redacted(url)}"
                 if args.fast:
                     _say("--fast ignored: it applies to the throwaway server only")
             else:
-                sys.path.insert(0, str(TOOLS))
                 from pgserver import PgServerError, ThrowawayPostgres
 
                 _say("DATABASE_URL is not set: starting a throwaway PostgreSQL "
@@ -437,8 +301,8 @@ def _demo(args: argparse.Namespace) -> int:
                     print(f"{run.status} {outcome}, {run.wall:.1f}s", flush=True)
                     if not run.ok:
                         print(f"\n{kind} run failed (exit {run.returncode}); "
-                              f"last {_TAIL} lines of its output:", file=sys.stderr)
-                        print(_tail(run.output), file=sys.stderr, flush=True)
+                              f"last {TAIL} lines of its output:", file=sys.stderr)
+                        print(tail(run.output), file=sys.stderr, flush=True)
                         return 1
                     runs[kind].append(run)
             report(runs["stock"], runs["schemaiso"])
@@ -457,7 +321,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # pip is stopped too; the next run checks the venv again
         print("\ndemo: interrupted while setting up .venv-demo", file=sys.stderr, flush=True)
         return 130
-    with _signals_interrupt():
+    with signals_interrupt():
         try:
             return _demo(args)
         except KeyboardInterrupt:

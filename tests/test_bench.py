@@ -1,0 +1,68 @@
+"""bench/: the generated project is consistent and compare.py runs end to end."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT, admin_connect, server_url
+
+BENCH = ROOT / "bench"
+# bench/ is a directory of scripts, not a package: load the generator by path.
+_spec = importlib.util.spec_from_file_location("bench_generate", BENCH / "generate.py")
+assert _spec is not None and _spec.loader is not None
+generate = importlib.util.module_from_spec(_spec)
+sys.modules["bench_generate"] = generate  # dataclasses look their module up by name
+_spec.loader.exec_module(generate)
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SCHEMAISO_", "DJANGO_SETTINGS_MODULE"))}
+    env.update(PYTHONUNBUFFERED="1", **extra)
+    return env
+
+
+def _bench_databases() -> set[str]:
+    with admin_connect() as conn:
+        return {row[0] for row in conn.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'bench\\_%'")}
+
+
+def test_generated_migrations_match_the_models(tmp_path: Path) -> None:
+    project = generate.ensure_project(6, tmp_path)
+    assert project.name == f"6-{generate.generator_hash()}"
+    assert generate.ensure_project(6, tmp_path) == project  # cached, not rewritten
+    run = subprocess.run(
+        [sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"],
+        cwd=project, env=_env(DATABASE_URL=server_url()), capture_output=True, text=True,
+        timeout=300, stdin=subprocess.DEVNULL,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "No changes detected" in run.stdout
+
+
+@pytest.mark.e2e
+def test_compare_runs_both_runners_and_prints_the_ratio_line(tmp_path: Path) -> None:
+    pytest.importorskip("psycopg", reason="bench/ uses psycopg 3 (the tox env has psycopg2 only)")
+    server_url()
+    before = _bench_databases()
+    run = subprocess.run(
+        [sys.executable, str(BENCH / "compare.py"), "--tables", "6", "--parallel", "2",
+         "--rounds", "1", "--projects", str(tmp_path)],
+        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600,
+        stdin=subprocess.DEVNULL,
+    )
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output
+    assert "first run: creating" not in output  # this interpreter has the dependencies
+    last = run.stdout.strip().splitlines()[-1]
+    number = r"\d+(?:\.\d+)?"
+    assert re.fullmatch(rf"ratio setup={number} teardown={number} total={number}", last), output
+    assert _bench_databases() == before
