@@ -20,6 +20,24 @@ if command -v pyenv >/dev/null 2>&1 || [ -d "${HOME}/.pyenv" ]; then
     export PATH
 fi
 
+# PostGIS (tests/test_postgis.py) comes from Debian, for the server's major version;
+# it brings the GDAL and GEOS libraries django.contrib.gis loads.
+pg_major="$(postgres --version 2>/dev/null | sed -E 's/.* ([0-9]+)\..*/\1/')"
+if [ -z "${pg_major}" ]; then
+    pg_major="$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -n 1)"
+fi
+postgis="postgresql-${pg_major}-postgis-3"
+if ! dpkg-query -W -f='${Status}' "${postgis}" 2>/dev/null | grep -q "install ok installed"; then
+    if [ "$(id -u)" = 0 ]; then
+        echo "tools/test.sh: installing ${postgis} from Debian" >&2
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${postgis}" >/dev/null
+    else
+        echo "tools/test.sh: the tests need PostGIS: sudo apt-get install ${postgis}" >&2
+        exit 1
+    fi
+fi
+
 # tox itself lives in a venv of the checkout, installed once from PyPI.
 if [ ! -x .tox-venv/bin/tox ]; then
     python3 -m venv .tox-venv

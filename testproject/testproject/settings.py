@@ -8,6 +8,8 @@ Environment:
     TESTPROJECT_SCHEMAISO_PREFIX  sets SCHEMAISO["PREFIX"]
     TESTPROJECT_WIDE_TABLES  installs the "wide" app, whose migration creates that
                          many tables by SQL (a big schema for lock-table tests)
+    TESTPROJECT_GIS      "1" installs django.contrib.gis and the "places" app;
+                         set TESTPROJECT_ENGINE to a PostGIS engine with it
 """
 
 import os
@@ -77,6 +79,8 @@ INSTALLED_APPS = [
     "serialproof",
     "demo_failures",
 ]
+if os.environ.get("TESTPROJECT_GIS") == "1":
+    INSTALLED_APPS += ["django.contrib.gis", "places"]
 if int(os.environ.get("TESTPROJECT_WIDE_TABLES", "0")):
     INSTALLED_APPS.append("wide")
 
