@@ -237,3 +237,33 @@ def test_drop_never_touches_an_unmarked_schema(scratch_db: str) -> None:
         conn.execute("COMMENT ON SCHEMA schemaiso_0_w1 IS 'somebody else''s schema'")
         assert cleanup.drop_schemas(conn.raw, ["schemaiso_0_w1"]) == []
         assert conn.execute("SELECT count(*) FROM schemaiso_0_w1.keep") == [(0,)]
+
+
+def test_partitions_and_inheritance_children_weigh_with_their_root_and_drop_with_it(
+    scratch_db: str,
+) -> None:
+    schema = "schemaiso_0_w1"
+    with admin_connect(scratch_db) as conn:
+        conn.execute(
+            f"CREATE SCHEMA {schema}; COMMENT ON SCHEMA {schema} IS "
+            f"{quote_literal(marker('worker', '0'))}; SET search_path TO {schema}; "
+            "CREATE TABLE measurement (id int, day date NOT NULL) PARTITION BY RANGE (day); "
+            "CREATE INDEX measurement_day ON measurement (day); "
+            + "".join(
+                f"CREATE TABLE m{i} PARTITION OF measurement FOR VALUES FROM "
+                f"('2020-01-{i + 1:02d}') TO ('2020-01-{i + 2:02d}'); "
+                for i in range(20)
+            )
+            + "CREATE TABLE animal (id int PRIMARY KEY); "
+            "CREATE TABLE dog (bark text) INHERITS (animal); "
+            "CREATE TABLE puppy (age int) INHERITS (dog); "
+            "CREATE TABLE plain (id int); RESET search_path"
+        )
+        batches = cleanup._relation_batches(conn.raw, schema, budget=40)
+        flat = [name for batch in batches for name, _ in batch]
+        # Only roots are dropped by name; partitions and children go with them.
+        assert sorted(flat) == ["animal", "measurement", "plain"]
+        # 21 relations with an index each outweigh the budget: the root goes alone.
+        assert [("measurement", "p")] in batches
+        assert cleanup.drop_schemas(conn.raw, [schema], lock_budget=40) == [schema]
+        assert conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname = %s", [schema]) == [(0,)]

@@ -46,25 +46,35 @@ def run_schemas(conn: Any, names: SchemaNames) -> list[str]:
 
 
 def _relation_batches(conn: Any, schema: str, budget: int) -> list[list[tuple[str, str]]]:
-    """The schema's tables and materialized views, grouped so each group fits ``budget``.
+    """The schema's top-level tables and materialized views, grouped so each group fits ``budget``.
 
     A relation's weight counts the locks dropping it takes: itself, its TOAST table
-    and index, its indexes and sequences, and the tables its foreign keys touch.
+    and index, its indexes and sequences, the tables its foreign keys touch, and all
+    of that again for every partition or inheritance child, which go with it.
     """
     with conn.cursor() as cursor:
         cursor.execute(
             """
-            SELECT c.relname, c.relkind,
-                   4 + (SELECT count(*) FROM pg_index i WHERE i.indrelid = c.oid)
-                     + (SELECT count(*) FROM pg_depend d
-                        WHERE d.refobjid = c.oid AND d.classid = 'pg_class'::regclass
-                          AND d.deptype IN ('a', 'i'))
-                     + (SELECT count(*) FROM pg_constraint k
-                        WHERE k.conrelid = c.oid AND k.contype = 'f')
-            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE n.nspname = %s AND c.relkind IN ('r', 'p', 'm', 'f')
-              AND NOT c.relispartition
-            ORDER BY c.relname
+            WITH RECURSIVE roots AS (
+                SELECT c.oid, c.relname, c.relkind FROM pg_class c
+                JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname = %s AND c.relkind IN ('r', 'p', 'm', 'f')
+                  AND NOT c.relispartition
+                  AND NOT EXISTS (SELECT FROM pg_inherits i WHERE i.inhrelid = c.oid)
+            ), tree(root, rel) AS (
+                SELECT oid, oid FROM roots
+                UNION SELECT t.root, i.inhrelid FROM tree t JOIN pg_inherits i ON i.inhparent = t.rel
+            )
+            SELECT r.relname, r.relkind,
+                   sum(4 + (SELECT count(*) FROM pg_index i WHERE i.indrelid = t.rel)
+                         + (SELECT count(*) FROM pg_depend d
+                            WHERE d.refobjid = t.rel AND d.classid = 'pg_class'::regclass
+                              AND d.deptype IN ('a', 'i'))
+                         + (SELECT count(*) FROM pg_constraint k
+                            WHERE k.conrelid = t.rel AND k.contype = 'f'))
+            FROM roots r JOIN tree t ON t.root = r.oid
+            GROUP BY r.relname, r.relkind
+            ORDER BY r.relname
             """,
             [schema],
         )
@@ -77,7 +87,7 @@ def _relation_batches(conn: Any, schema: str, budget: int) -> list[list[tuple[st
             batches.append(current)
             current, used = [], 0
         current.append((name, kind))
-        used += weight
+        used += int(weight)
     if current:
         batches.append(current)
     return batches
