@@ -174,9 +174,11 @@ def micro(args: argparse.Namespace) -> int:
             tables, relations = _relations(conn, TEMPLATE)
             budget = server_lock_budget(conn)
             ddl = _transactions(entries, 2 * budget)  # half the lock table: we run alone
+            clone_transactions = len(read_template(conn, TEMPLATE).scripts(
+                "x", lock_budget=budget))
             _bootstrap.say(PROG, f"template: {tables} tables, {relations} relations (TOAST and "
-                                 f"indexes included); migrate took {migrate:.2f}s; DDL in "
-                                 f"{len(ddl)} transaction(s)")
+                                 f"indexes included); migrate took {migrate:.2f}s; clone in "
+                                 f"{clone_transactions}, DDL in {len(ddl)} transaction(s)")
 
             times: dict[str, list[float]] = {key: [] for key in (
                 "read", "clone", "ddl", "createdb", "dropschema", "dropdb")}
