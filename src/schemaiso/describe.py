@@ -39,10 +39,15 @@ def _not_member(catalog: str, alias: str) -> str:
     )
 
 
+# Parents print as the path shows them: the schema's own unqualified, any other qualified.
 _RELATIONS_SQL = f"""
 SELECT c.relname::text, c.relkind::text, c.relpersistence::text, coalesce(c.reloptions, ARRAY[]::text[]),
        coalesce(t.reloptions, ARRAY[]::text[]), c.relreplident::text,
-       CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid) END, c.relispopulated
+       CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid) END, c.relispopulated,
+       pg_get_partkeydef(c.oid), c.relispartition, pg_get_expr(c.relpartbound, c.oid),
+       ARRAY(SELECT i.inhparent::regclass::text FROM pg_inherits i WHERE i.inhrelid = c.oid
+             ORDER BY i.inhseqno),
+       c.relrowsecurity, c.relforcerowsecurity
 FROM pg_class c LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
 WHERE c.relnamespace = {_NSP} AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {_not_member("pg_class", "c")}
 """
@@ -51,7 +56,7 @@ _COLUMNS_SQL = f"""
 SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod),
        a.attcollation::regcollation::text, a.attnotnull, pg_get_expr(d.adbin, d.adrelid),
        a.attidentity::text, a.attgenerated::text, a.attstorage::text, a.attcompression::text,
-       a.attstattarget::int
+       a.attstattarget::int, a.attislocal, a.attinhcount::int
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
@@ -75,18 +80,22 @@ WHERE c.relnamespace = {_NSP} AND {_not_member("pg_class", "c")}
 
 _CONSTRAINTS_SQL = f"""
 SELECT coalesce(r.relname, t.typname)::text, co.conname::text, co.contype::text, pg_get_constraintdef(co.oid),
-       co.condeferrable, co.condeferred, co.convalidated, coalesce(i.reloptions, ARRAY[]::text[])
+       co.condeferrable, co.condeferred, co.convalidated, coalesce(i.reloptions, ARRAY[]::text[]),
+       co.conislocal, co.coninhcount::int, co.connoinherit,
+       pc.conrelid::regclass::text || '.' || pc.conname
 FROM pg_constraint co
 LEFT JOIN pg_class r ON r.oid = co.conrelid
 LEFT JOIN pg_type t ON t.oid = co.contypid
 LEFT JOIN pg_class i ON i.oid = co.conindid AND co.contype IN ('p', 'u', 'x')
+LEFT JOIN pg_constraint pc ON pc.oid = co.conparentid
 WHERE co.connamespace = {_NSP}
 """
 
 _INDEXES_SQL = f"""
 SELECT ic.relname::text, c.relname::text, pg_get_indexdef(i.indexrelid), i.indisunique, i.indisprimary,
        i.indisexclusion, i.indimmediate, i.indisclustered, i.indisvalid,
-       coalesce(ic.reloptions, ARRAY[]::text[])
+       coalesce(ic.reloptions, ARRAY[]::text[]),
+       (SELECT h.inhparent::regclass::text FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)
 FROM pg_index i
 JOIN pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_class c ON c.oid = i.indrelid
@@ -101,9 +110,27 @@ WHERE p.pronamespace = {_NSP} AND {_not_member("pg_proc", "p")}
 """
 
 _TRIGGERS_SQL = f"""
-SELECT c.relname::text, quote_ident(c.relname), t.tgname::text, pg_get_triggerdef(t.oid), t.tgenabled::text
+SELECT c.relname::text, quote_ident(c.relname), t.tgname::text, pg_get_triggerdef(t.oid), t.tgenabled::text,
+       p.tgrelid::regclass::text
 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+LEFT JOIN pg_trigger p ON p.oid = t.tgparentid
 WHERE NOT t.tgisinternal AND c.relnamespace = {_NSP} AND {_not_member("pg_class", "c")}
+"""
+
+_POLICIES_SQL = f"""
+SELECT c.relname::text, p.polname::text, p.polcmd::text, p.polpermissive,
+       ARRAY(SELECT CASE WHEN r.role = 0 THEN 'public' ELSE pg_get_userbyid(r.role)::text END
+             FROM unnest(p.polroles) AS r(role) ORDER BY 1),
+       pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid)
+FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
+WHERE c.relnamespace = {_NSP} AND {_not_member("pg_class", "c")}
+"""
+
+# Pretty-printed, rules name their table as the path shows it (the plain form always qualifies it).
+_RULES_SQL = f"""
+SELECT c.relname::text, r.rulename::text, pg_get_ruledef(r.oid, true), r.ev_enabled::text
+FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class
+WHERE c.relnamespace = {_NSP} AND r.rulename <> '_RETURN' AND {_not_member("pg_class", "c")}
 """
 
 _TYPES_SQL = f"""
@@ -153,14 +180,16 @@ FROM pg_description d JOIN owned o ON o.catalog = d.classoid AND o.oid = d.objoi
 
 # Each dependency of the schema's objects, named with pg_identify_object,
 # whose identities are always schema-qualified: normalizing the schema's own
-# name leaves a dependency on another schema (the template) visible.
+# name leaves a dependency on another schema (the template) visible.  The
+# partition dependencies (P, S) show which index, constraint or trigger of a
+# partition is attached to which of its parent's.
 _DEPENDENCIES_SQL = f"""{_OWNED_CTE}
 SELECT o.type, o.identity, r.type, r.identity, d.deptype::text
 FROM pg_depend d
 JOIN owned w ON w.catalog = d.classid AND w.oid = d.objid
 CROSS JOIN LATERAL pg_identify_object(d.classid, d.objid, d.objsubid) o
 CROSS JOIN LATERAL pg_identify_object(d.refclassid, d.refobjid, d.refobjsubid) r
-WHERE d.deptype IN ('n', 'a', 'i') AND coalesce(r.schema, '') NOT IN ('pg_catalog', 'pg_toast')
+WHERE d.deptype IN ('n', 'a', 'i', 'P', 'S') AND coalesce(r.schema, '') NOT IN ('pg_catalog', 'pg_toast')
 """
 
 
@@ -224,6 +253,11 @@ def _describe(cur: Cursor, schema: str) -> dict[str, object]:
         "indexes": _indexes(rows(_INDEXES_SQL), quoted),
         "functions": _functions(rows(_FUNCTIONS_SQL), schema, quoted),
         "triggers": _triggers(rows(_TRIGGERS_SQL), quoted),
+        "policies": _policies(rows(_POLICIES_SQL)),
+        "rules": {
+            f"{table}.{name}": {"definition": definition, "enabled": enabled}
+            for table, name, definition, enabled in rows(_RULES_SQL)
+        },
         "types": _types(rows(_TYPES_SQL)),
         # As text: drivers decode jsonb differently (Django's connections leave it a string).
         "collations": {name: json.loads(settings) for name, settings in rows(_COLLATIONS_SQL)},
@@ -234,8 +268,11 @@ def _describe(cur: Cursor, schema: str) -> dict[str, object]:
 
 
 def _relations(rows: _Rows) -> dict[str, object]:
-    return {
-        name: {
+    relations: dict[str, object] = {}
+    for row in rows:
+        name, kind, persistence, options, toast_options, replident, definition, populated = row[:8]
+        partition_key, is_partition, bound, parents, row_security, force_row_security = row[8:]
+        relations[name] = {
             "kind": kind,
             "persistence": persistence,
             "options": sorted(options),
@@ -243,9 +280,14 @@ def _relations(rows: _Rows) -> dict[str, object]:
             "replica_identity": replident,
             "definition": definition,
             "populated": populated,
+            "partition_key": partition_key,
+            "partition_of": parents[0] if is_partition else None,
+            "partition_bound": bound,
+            "inherits": [] if is_partition else list(parents),
+            "row_security": row_security,
+            "force_row_security": force_row_security,
         }
-        for name, kind, persistence, options, toast_options, replident, definition, populated in rows
-    }
+    return relations
 
 
 def _columns(rows: _Rows) -> dict[str, dict[str, object]]:
@@ -263,6 +305,8 @@ def _columns(rows: _Rows) -> dict[str, dict[str, object]]:
         storage,
         compression,
         stats,
+        is_local,
+        inherit_count,
     ) in rows:
         columns = relations.setdefault(rel, {})
         columns[name] = {
@@ -276,6 +320,8 @@ def _columns(rows: _Rows) -> dict[str, dict[str, object]]:
             "storage": storage,
             "compression": compression,
             "statistics": stats,
+            "local": is_local,
+            "inherit_count": inherit_count,
         }
     return relations
 
@@ -318,17 +364,25 @@ def _sequences(cur: Cursor, quoted: str, rows: _Rows) -> dict[str, object]:
 
 
 def _constraints(rows: _Rows) -> dict[str, object]:
-    return {
-        f"{owner}.{name}": {
+    constraints: dict[str, object] = {}
+    for row in rows:
+        owner, name, kind, definition, deferrable, deferred, validated, options = row[:8]
+        is_local, inherit_count, no_inherit, parent = row[8:]
+        constraints[f"{owner}.{name}"] = {
             "type": kind,
             "definition": definition,
             "deferrable": deferrable,
             "deferred": deferred,
             "validated": validated,
             "index_options": sorted(options),
+            "local": is_local,
+            "inherit_count": inherit_count,
+            # Only CHECK constraints use it; on an index-backed one it merely records whether
+            # a partition's constraint was cascaded from its parent's or attached to it.
+            "no_inherit": no_inherit if kind == "c" else None,
+            "parent": parent,
         }
-        for owner, name, kind, definition, deferrable, deferred, validated, options in rows
-    }
+    return constraints
 
 
 def _indexes(rows: _Rows, quoted: str) -> dict[str, object]:
@@ -348,8 +402,21 @@ def _indexes(rows: _Rows, quoted: str) -> dict[str, object]:
             "clustered": clustered,
             "valid": valid,
             "options": sorted(options),
+            "attached_to": parent,
         }
-        for name, table, definition, unique, primary, exclusion, immediate, clustered, valid, options in rows
+        for (
+            name,
+            table,
+            definition,
+            unique,
+            primary,
+            exclusion,
+            immediate,
+            clustered,
+            valid,
+            options,
+            parent,
+        ) in rows
     }
 
 
@@ -391,8 +458,22 @@ def _triggers(rows: _Rows, quoted: str) -> dict[str, object]:
                 f" ON {quoted}.{quoted_table} ", f" ON {_SELF}.{quoted_table} ", 1
             ),
             "enabled": enabled,
+            "cloned_from": parent_table,
         }
-        for table, quoted_table, name, definition, enabled in rows
+        for table, quoted_table, name, definition, enabled, parent_table in rows
+    }
+
+
+def _policies(rows: _Rows) -> dict[str, object]:
+    return {
+        f"{table}.{name}": {
+            "command": command,
+            "permissive": permissive,
+            "roles": list(roles),
+            "using": using,
+            "with_check": check,
+        }
+        for table, name, command, permissive, roles, using, check in rows
     }
 
 
@@ -427,15 +508,23 @@ def _dependencies(rows: _Rows, quoted: str) -> dict[str, object]:
 
 
 def _data(cur: Cursor, quoted: str, relations: _Rows) -> dict[str, object]:
-    """Row count and an order-independent checksum of every table and populated materialized view."""
-    readable = [row[0] for row in relations if row[1] in ("r", "p") or (row[1] == "m" and row[7])]
+    """Row count and an order-independent checksum of every table and populated materialized view.
+
+    A table's own rows (``ONLY``), so a row copied into the wrong child or
+    partition shows; a partitioned table's, all of its partitions' together.
+    """
+    readable = [
+        (row[0], "ONLY " if row[1] == "r" else "")
+        for row in relations
+        if row[1] in ("r", "p") or (row[1] == "m" and row[7])
+    ]
     checksums: dict[str, object] = {}
     for start in range(0, len(readable), _DATA_CHUNK):
         cur.execute(
             "\nUNION ALL ".join(
                 f"SELECT {quote_literal(name)}::text, count(*), md5(coalesce(string_agg(t::text, E'\\n'"
-                f" ORDER BY t::text), '')) FROM {quoted}.{quote_ident(name)} AS t"
-                for name in readable[start : start + _DATA_CHUNK]
+                f" ORDER BY t::text), '')) FROM {only}{quoted}.{quote_ident(name)} AS t"
+                for name, only in readable[start : start + _DATA_CHUNK]
             )
         )
         checksums.update((name, [count, digest]) for name, count, digest in cur.fetchall())

@@ -1,0 +1,132 @@
+"""Planning a clone: catalog rows to ordered units of DDL, once per template.
+
+Each object kind has its own module (datatypes, routines, tables,
+constraints, triggers, security); this one runs them, then places comments,
+turns pg_depend into ordering constraints, and orders the units.
+"""
+
+from __future__ import annotations
+
+from contextlib import closing
+
+from .catalog import read_catalog
+from .constraints import add_constraints_and_indexes
+from .context import PlanContext
+from .datatypes import add_collations, add_domain_locks, add_types
+from .dbapi import Connection
+from .routines import add_functions
+from .run import ClonePlan
+from .security import add_policies, add_row_security
+from .tables import add_relations, add_sequences, add_view_locks
+from .text import TARGET, quote_literal
+from .triggers import add_rules, add_triggers
+from .units import ordered
+
+
+def read_template(conn: Connection, template: str, shared: str = "public") -> ClonePlan:
+    """Read the template's catalog once (a query per object kind, not per table) and prepare the clone.
+
+    Raises CloneError for anything the engine cannot copy faithfully, so that
+    workers never silently differ from the template.
+    """
+    with closing(conn.cursor()) as cur:
+        catalog = read_catalog(cur, template)
+    ctx = PlanContext(template, catalog)
+    add_collations(ctx)
+    add_types(ctx)
+    add_sequences(ctx)
+    add_functions(ctx)
+    add_relations(ctx)
+    add_constraints_and_indexes(ctx)
+    add_triggers(ctx)
+    add_rules(ctx)
+    add_row_security(ctx)
+    add_policies(ctx)
+    _add_comments(ctx)
+    _add_dependencies(ctx)
+    add_view_locks(ctx)
+    _add_reference_locks(ctx)
+    add_domain_locks(ctx)
+    steps = tuple((unit.script(), unit.lock_keys()) for unit in ordered(ctx.units))
+    return ClonePlan(
+        template=template,
+        shared=shared,
+        table_count=sum(1 for rel in catalog.relations if rel.kind == "r"),
+        warnings=tuple(ctx.warnings),
+        steps=steps,
+    )
+
+
+def _add_comments(ctx: PlanContext) -> None:
+    """COMMENT ON statements, appended to the unit that creates the object."""
+    targets = _comment_targets(ctx)
+    for comment in ctx.catalog.comments:
+        key = ctx.owner.get((comment.catalog, comment.oid))
+        target = targets.get((comment.catalog, comment.oid, comment.sub))
+        if key is not None and target is not None:
+            ctx.units[key].statements.append(
+                f"COMMENT ON {target} IS {quote_literal(comment.text)}"
+            )
+
+
+def _comment_targets(ctx: PlanContext) -> dict[tuple[str, int, int], str]:
+    """How COMMENT ON names each commentable object, keyed like pg_description."""
+    catalog = ctx.catalog
+    kinds = {"r": "TABLE", "p": "TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW"}
+    relations = {rel.oid: (rel.name, kinds[rel.kind]) for rel in catalog.relations}
+    relations.update((typ.relid, (typ.name, "TYPE")) for typ in catalog.types if typ.kind == "c")
+    relations.update((seq.oid, (seq.name, "SEQUENCE")) for seq in catalog.sequences)
+    relations.update((index.oid, (index.name, "INDEX")) for index in catalog.indexes)
+    targets: dict[tuple[str, int, int], str] = {}
+    for oid, (name, kind) in relations.items():
+        targets["pg_class", oid, 0] = f"{kind} {TARGET}.{name}"
+    for col in catalog.columns:
+        targets["pg_class", col.rel, col.num] = f"COLUMN {TARGET}.{relations[col.rel][0]}.{col.name}"
+    for fn in catalog.functions:
+        keyword = "PROCEDURE" if fn.kind == "p" else "FUNCTION"
+        targets["pg_proc", fn.oid, 0] = f"{keyword} {TARGET}.{fn.name}({fn.args})"
+    for typ in catalog.types:
+        targets["pg_type", typ.oid, 0] = f"{'DOMAIN' if typ.kind == 'd' else 'TYPE'} {TARGET}.{typ.name}"
+    for con in catalog.constraints:
+        on = (
+            f"DOMAIN {TARGET}.{ctx.types[con.domain].name}"
+            if con.domain
+            else f"{TARGET}.{ctx.rel_name(con.rel)}"
+        )
+        targets["pg_constraint", con.oid, 0] = f"CONSTRAINT {con.name} ON {on}"
+    for trg in catalog.triggers:
+        targets["pg_trigger", trg.oid, 0] = f"TRIGGER {trg.name} ON {TARGET}.{ctx.rel_name(trg.rel)}"
+    for pol in catalog.policies:
+        targets["pg_policy", pol.oid, 0] = f"POLICY {pol.name} ON {TARGET}.{ctx.rel_name(pol.rel)}"
+    for rule in catalog.rules:
+        targets["pg_rewrite", rule.oid, 0] = f"RULE {rule.name} ON {TARGET}.{ctx.rel_name(rule.rel)}"
+    for coll in catalog.collations:
+        targets["pg_collation", coll.oid, 0] = f"COLLATION {TARGET}.{coll.name}"
+    return targets
+
+
+def _add_dependencies(ctx: PlanContext) -> None:
+    """Turn pg_depend rows between template objects into ordering constraints between units.
+
+    A sequence's dependency on the column owning it is reversed (the table
+    needs the sequence for its default), and a domain's dependencies on
+    functions belong to its default and constraints, not to the domain.
+    """
+    for dep in ctx.catalog.dependencies:
+        if dep.catalog == "pg_class" and ("seq", dep.oid) in ctx.units:
+            continue
+        unit = ctx.owner.get((dep.catalog, dep.oid))
+        ref = ctx.owner.get((dep.ref_catalog, dep.ref_oid))
+        if unit is None or ref is None:
+            continue
+        if unit[0] == "type" and dep.ref_catalog not in ("pg_type", "pg_collation"):
+            unit = ("domain", unit[1]) if ("domain", unit[1]) in ctx.units else unit
+        if unit != ref:
+            ctx.units[unit].deps.add(ref)
+
+
+def _add_reference_locks(ctx: PlanContext) -> None:
+    """Rules and policies lock the relations their expressions name, as views do."""
+    for unit in ctx.units.values():
+        if unit.key[0] in ("rule", "pol"):
+            unit.locks |= {f"t{dep[1]}" for dep in unit.deps if dep[0] == "rel"}

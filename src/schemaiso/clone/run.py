@@ -1,0 +1,126 @@
+"""Running a prepared plan: scripts per target, transactions sized to the lock table.
+
+A worker's clone is string assembly (the target's name into the prepared
+steps) and then one round trip per transaction: ``BEGIN``, the script and
+``COMMIT`` travel together.
+"""
+
+from __future__ import annotations
+
+from contextlib import closing
+from dataclasses import dataclass, field
+
+from schemaiso.errors import CloneError
+
+from .dbapi import Connection, Cursor, rollback
+from .text import TARGET, TARGET_IN_LITERAL, quote_ident
+
+# Locks every clone transaction holds before doing anything (virtual and real
+# transaction id, the target namespace, ...), kept out of the budget.
+_BASE_LOCKS = 8
+
+
+@dataclass(frozen=True)
+class ClonePlan:
+    """Everything needed to clone one template, prepared once by read_template.
+
+    ``steps`` holds the DDL as text with a placeholder for the target schema,
+    in a valid execution order, each with the set of relations (as opaque
+    keys) it locks, so that ``scripts`` is cheap string assembly per worker.
+    """
+
+    template: str
+    shared: str
+    table_count: int
+    warnings: tuple[str, ...]
+    steps: tuple[tuple[str, frozenset[str]], ...] = field(default=(), repr=False)
+
+    def scripts(self, target: str, *, lock_budget: int) -> list[str]:
+        """SQL scripts cloning into the existing schema ``target``, one per transaction.
+
+        Steps are packed in order while the distinct relations they lock fit
+        in ``lock_budget`` (a relation locked twice in one transaction takes
+        one lock table entry); a step heavier than the budget runs alone.
+        ``row_security = off`` makes a policy that would hide template rows
+        from the cloning role an error rather than a silently shorter copy.
+        """
+        ident = quote_ident(target)
+        preamble = (
+            f"SET LOCAL search_path TO {ident}, pg_catalog, {quote_ident(self.shared)};\n"
+            "SET LOCAL check_function_bodies = off;\n"
+            "SET LOCAL row_security = off;\n"
+        )
+        capacity = lock_budget - _BASE_LOCKS
+        batches: list[list[str]] = []
+        held: set[str] = set()
+        for sql, locks in self.steps:
+            if not batches or len(held) + len(locks - held) > capacity:
+                batches.append([])
+                held = set()
+            batches[-1].append(sql)
+            held |= locks
+        in_literal = ident.replace("'", "''")
+        return [
+            (preamble + "".join(batch))
+            .replace(TARGET, ident)
+            .replace(TARGET_IN_LITERAL, in_literal)
+            for batch in batches
+        ]
+
+
+def clone_schema(
+    conn: Connection, plan: ClonePlan, target: str, *, lock_budget: int | None = None
+) -> None:
+    """Run plan.scripts(target) on ``conn``, one transaction per script, rolling back on error.
+
+    Without ``lock_budget`` this is assumed to be the only cloner running
+    (``server_lock_budget(conn)``); pass the budget for concurrent cloners.
+    """
+    budget = server_lock_budget(conn) if lock_budget is None else lock_budget
+    with closing(conn.cursor()) as cur:
+        for script in plan.scripts(target, lock_budget=budget):
+            _run_transaction(cur, script, plan.template, target)
+
+
+def server_lock_budget(conn: Connection, concurrency: int = 1) -> int:
+    """A per-transaction lock budget for each of ``concurrency`` simultaneous cloners.
+
+    The shared lock table has max_locks_per_transaction * (max_connections +
+    max_prepared_transactions) slots for all sessions; cloners together take
+    at most a quarter of it, leaving the rest to everything else running.
+    """
+    with closing(conn.cursor()) as cur:
+        cur.execute(
+            "SELECT current_setting('max_locks_per_transaction')::int8"
+            " * (current_setting('max_connections')::int8"
+            " + current_setting('max_prepared_transactions')::int8)"
+        )
+        slots = int(cur.fetchall()[0][0])
+    return max(1, slots // 4 // max(1, concurrency))
+
+
+def _run_transaction(cur: Cursor, script: str, template: str, target: str) -> None:
+    """Run one script in its own transaction, in one round trip; on failure roll back and say where.
+
+    After an error PostgreSQL skips the rest of the string, COMMIT included,
+    and leaves the transaction aborted until the ROLLBACK.
+    """
+    try:
+        cur.execute(f"BEGIN;\n{script}COMMIT;")
+    except Exception as exc:
+        rollback(cur)
+        raise CloneError(
+            f'cloning template schema "{template}" into schema "{target}" failed in the transaction'
+            f" starting with: {_first_statement(script)}\n{exc}"
+        ) from exc
+    except BaseException:
+        rollback(cur)
+        raise
+
+
+def _first_statement(script: str) -> str:
+    """The first line after the SET LOCAL preamble, which identifies the failing batch."""
+    for line in script.splitlines():
+        if not line.startswith("SET LOCAL "):
+            return line[:200]
+    return script[:200]
