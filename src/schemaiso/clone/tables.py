@@ -2,11 +2,13 @@
 
 ``CREATE TABLE ... LIKE`` is not faithful (identity sequences restart at 1,
 serial defaults keep calling the template's sequence), so every table is
-written out column by column.  Partitions are created as plain tables and
-attached with ``ATTACH PARTITION``, which gives them exactly the catalog
-state ``PARTITION OF`` would (every column inherited, none local) whatever
-their column order.  Inheritance children are created with ``INHERITS``,
-the only way to get columns that are inherited and not local.  Rows are
+written out column by column.  A partition with its parent's column order
+is created with ``PARTITION OF`` (one statement); any other is created as a
+plain table and attached with ``ATTACH PARTITION``, which leaves it in the
+same catalog state (every column inherited, none local).  Inheritance
+children are created with ``INHERITS``, the only way to get columns that are
+inherited and not local.  Either way the child's own changes to what it
+inherited (defaults, NOT NULL, storage) are then applied.  Rows are
 copied from each table alone (``FROM ONLY``), so a parent's rows and a
 child's rows are each copied once, into the table that holds them.
 """
@@ -89,8 +91,15 @@ def _table(ctx: PlanContext, rel: Relation) -> Unit:
     columns = ctx.columns[rel.oid]
     parents = [ctx.relations[oid] for oid in rel.parents]
     inherits = bool(parents) and rel.partition_bound is None
-    declared, clauses, after = columns, "", []
-    if inherits and _inherits_reproduces(ctx, columns, parents):
+    declared, clauses, after, attach = columns, "", [], rel.partition_bound is not None
+    table = f"{TARGET}.{rel.name}"
+    same_layout = attach and _names(columns) == _names(ctx.columns[parents[0].oid])
+    if same_layout:
+        ctx.warn_if_names_template(f"partition {ctx.template}.{rel.name}", rel.partition_bound)
+        table += f" PARTITION OF {TARGET}.{parents[0].name} {rel.partition_bound}"
+        declared, attach = [], False
+        after = _inherited_column_fixes(ctx, rel, parents)
+    elif inherits and _inherits_reproduces(ctx, columns, parents):
         declared = [col for col in columns if col.is_local]
         clauses = f" INHERITS ({', '.join(f'{TARGET}.{parent.name}' for parent in parents)})"
         after = _inherited_column_fixes(ctx, rel, parents)
@@ -101,8 +110,10 @@ def _table(ctx: PlanContext, rel: Relation) -> Unit:
         ctx.warn_if_names_template(f"partition key of {ctx.template}.{rel.name}", rel.partition_key)
         clauses += f" PARTITION BY {rel.partition_key}"
     definitions = ",\n    ".join(_column(ctx, rel, col, identities.get(col.name)) for col in declared)
+    if not same_layout:
+        table += f" (\n    {definitions}\n)"
     unlogged = "UNLOGGED " if rel.persistence == "u" else ""
-    sql = f"CREATE {unlogged}TABLE {TARGET}.{rel.name} (\n    {definitions}\n){clauses}"
+    sql = f"CREATE {unlogged}TABLE {table}{clauses}"
     options = sql_options(rel.options) + sql_options(rel.toast_options, "toast.")
     sql += f" WITH ({', '.join(options)})" if options else ""
     statements = [sql, *after, *_column_settings(rel.name, declared)]
@@ -117,8 +128,9 @@ def _table(ctx: PlanContext, rel: Relation) -> Unit:
     locks = ctx.target(rel.oid) | {f"t{seq.oid}" for seq in [*identities.values(), *owned]}
     for parent in parents:
         locks |= ctx.target(parent.oid)
-    if rel.partition_bound is not None:
+    if attach:
         statements.append(_attach(ctx, rel, parents[0]))
+    if rel.partition_bound is not None:
         # Attaching scans the parent's default partition for rows that now belong elsewhere.
         for sibling in ctx.children[parents[0].oid]:
             if ctx.relations[sibling].partition_bound == "DEFAULT":
@@ -128,6 +140,10 @@ def _table(ctx: PlanContext, rel: Relation) -> Unit:
     unit.deps.update(("seq", seq.oid) for seq in owned)
     unit.deps.update(("rel", parent.oid) for parent in parents)
     return unit
+
+
+def _names(columns: list[Column]) -> list[str]:
+    return [col.name for col in columns]
 
 
 def _attach(ctx: PlanContext, rel: Relation, parent: Relation) -> str:
