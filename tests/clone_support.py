@@ -140,3 +140,25 @@ def assert_faithful(conn: Any, template: str, clones: int = 2) -> tuple[ClonePla
         differences = diff_descriptions(expected, describe_schema(conn, target))
         assert not differences, "after dropping the template:\n" + "\n".join(differences)
     return plan, targets
+
+
+# Entries this session holds in the shared lock table: one per locked object
+# whatever the number of modes, and none for fast-path locks.
+LOCK_TABLE_ENTRIES = """
+SELECT count(*) FROM (
+    SELECT DISTINCT locktype, database, relation, page, tuple, virtualxid, transactionid,
+        classid, objid, objsubid
+    FROM pg_locks WHERE pid = pg_backend_pid() AND NOT fastpath
+) AS held
+"""
+
+
+def clone_counting_locks(conn: Any, plan: ClonePlan, target: str, budget: int) -> list[int]:
+    """Clone by hand, counting the lock table entries each transaction holds before committing."""
+    held = []
+    for script in plan.scripts(target, lock_budget=budget):
+        run(conn, "BEGIN")
+        run(conn, script)
+        held.append(run(conn, LOCK_TABLE_ENTRIES)[0][0])
+        run(conn, "COMMIT")
+    return held

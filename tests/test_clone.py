@@ -23,7 +23,15 @@ from schemaiso.describe import describe_schema, diff_descriptions
 from schemaiso.errors import CloneError
 
 from . import clone_support
-from .clone_support import DRIVERS, build_template, clone_into, connect, new_name, run
+from .clone_support import (
+    DRIVERS,
+    build_template,
+    clone_counting_locks,
+    clone_into,
+    connect,
+    new_name,
+    run,
+)
 
 database = clone_support.database  # a scratch database for this module
 conn = clone_support.conn
@@ -348,28 +356,6 @@ def test_a_thousand_tables_clone_within_the_default_lock_table(database: str, co
         assert diff_descriptions(expected, describe_schema(conn, target)) == []
 
 
-# Entries this session holds in the shared lock table: one per locked object
-# whatever the number of modes, and none for fast-path locks.
-LOCK_TABLE_ENTRIES = """
-SELECT count(*) FROM (
-    SELECT DISTINCT locktype, database, relation, page, tuple, virtualxid, transactionid,
-        classid, objid, objsubid
-    FROM pg_locks WHERE pid = pg_backend_pid() AND NOT fastpath
-) AS held
-"""
-
-
-def _clone_counting_locks(conn: Any, plan: ClonePlan, target: str, budget: int) -> list[int]:
-    """Clone by hand, counting the lock table entries each transaction holds before committing."""
-    held = []
-    for script in plan.scripts(target, lock_budget=budget):
-        run(conn, "BEGIN")
-        run(conn, script)
-        held.append(run(conn, LOCK_TABLE_ENTRIES)[0][0])
-        run(conn, "COMMIT")
-    return held
-
-
 def _clone_concurrently(
     dsn: str, plan: ClonePlan, targets: list[str], budget: int
 ) -> tuple[list[int], list[BaseException]]:
@@ -382,7 +368,7 @@ def _clone_concurrently(
             connection = connect(dsn)
             try:
                 if target == targets[0]:
-                    held.extend(_clone_counting_locks(connection, plan, target, budget))
+                    held.extend(clone_counting_locks(connection, plan, target, budget))
                 else:
                     clone_schema(connection, plan, target, lock_budget=budget)
             finally:

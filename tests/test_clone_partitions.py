@@ -16,7 +16,14 @@ from schemaiso.clone import read_template
 from schemaiso.describe import describe_schema, diff_descriptions
 
 from . import clone_support
-from .clone_support import assert_faithful, build_template, clone_into, run
+from .clone_support import (
+    assert_faithful,
+    build_template,
+    clone_counting_locks,
+    clone_into,
+    new_name,
+    run,
+)
 
 database = clone_support.database  # a scratch database for this module
 conn = clone_support.conn
@@ -198,3 +205,14 @@ def test_describe_exposes_a_wrong_partitioned_clone(conn: Any, partitioned: str,
     target = clone_into(conn, read_template(conn, partitioned))
     run(conn, f"BEGIN; {sabotage.format(clone=target)}; COMMIT")
     assert diff_descriptions(describe_schema(conn, partitioned), describe_schema(conn, target)) != []
+
+
+def test_a_partitioned_template_clones_within_a_small_lock_budget(conn: Any, partitioned: str) -> None:
+    """Recursing DDL (a parent's keys, checks and triggers lock every partition) is estimated too."""
+    plan = read_template(conn, partitioned)
+    target = new_name("worker")
+    run(conn, f"CREATE SCHEMA {target}")
+    held = clone_counting_locks(conn, plan, target, 30)
+    assert len(held) > 1
+    assert max(held) <= 30, held
+    assert diff_descriptions(describe_schema(conn, partitioned), describe_schema(conn, target)) == []
