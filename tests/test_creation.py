@@ -239,7 +239,7 @@ def test_drop_never_touches_an_unmarked_schema(scratch_db: str) -> None:
         assert conn.execute("SELECT count(*) FROM schemaiso_0_w1.keep") == [(0,)]
 
 
-def test_partitions_and_inheritance_children_weigh_with_their_root_and_drop_with_it(
+def test_partitions_and_inheritance_children_drop_before_their_parents_in_small_batches(
     scratch_db: str,
 ) -> None:
     schema = "schemaiso_0_w1"
@@ -259,11 +259,15 @@ def test_partitions_and_inheritance_children_weigh_with_their_root_and_drop_with
             "CREATE TABLE puppy (age int) INHERITS (dog); "
             "CREATE TABLE plain (id int); RESET search_path"
         )
-        batches = cleanup._relation_batches(conn.raw, schema, budget=40)
-        flat = [name for batch in batches for name, _ in batch]
-        # Only roots are dropped by name; partitions and children go with them.
-        assert sorted(flat) == ["animal", "measurement", "plain"]
-        # 21 relations with an index each outweigh the budget: the root goes alone.
-        assert [("measurement", "p")] in batches
-        assert cleanup.drop_schemas(conn.raw, [schema], lock_budget=40) == [schema]
+        budget = 40
+        batches = cleanup._relation_batches(conn.raw, schema, budget=budget)
+        order = [name for batch in batches for name, _ in batch]
+        assert sorted(order) == sorted(
+            ["measurement", "animal", "dog", "puppy", "plain"] + [f"m{i}" for i in range(20)]
+        )
+        assert order.index("puppy") < order.index("dog") < order.index("animal")
+        assert max(order.index(f"m{i}") for i in range(20)) < order.index("measurement")
+        # 20 partitions with an index each (5 locks apiece) cannot go in one batch of 40.
+        assert len(batches) >= 3
+        assert cleanup.drop_schemas(conn.raw, [schema], lock_budget=budget) == [schema]
         assert conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname = %s", [schema]) == [(0,)]

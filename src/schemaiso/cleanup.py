@@ -46,35 +46,37 @@ def run_schemas(conn: Any, names: SchemaNames) -> list[str]:
 
 
 def _relation_batches(conn: Any, schema: str, budget: int) -> list[list[tuple[str, str]]]:
-    """The schema's top-level tables and materialized views, grouped so each group fits ``budget``.
+    """The schema's tables and materialized views, grouped so each group fits ``budget``.
 
-    A relation's weight counts the locks dropping it takes: itself, its TOAST table
-    and index, its indexes and sequences, the tables its foreign keys touch, and all
-    of that again for every partition or inheritance child, which go with it.
+    Partitions and inheritance children come before their parents (deepest
+    first), so that a parent with hundreds of partitions is never dropped in
+    one transaction together with all of them. A relation's weight counts the
+    locks dropping it takes: itself, its TOAST table and index, its indexes and
+    sequences, and the tables its foreign keys touch.
     """
     with conn.cursor() as cursor:
         cursor.execute(
             """
-            WITH RECURSIVE roots AS (
+            WITH RECURSIVE rels AS (
                 SELECT c.oid, c.relname, c.relkind FROM pg_class c
                 JOIN pg_namespace n ON n.oid = c.relnamespace
                 WHERE n.nspname = %s AND c.relkind IN ('r', 'p', 'm', 'f')
-                  AND NOT c.relispartition
-                  AND NOT EXISTS (SELECT FROM pg_inherits i WHERE i.inhrelid = c.oid)
-            ), tree(root, rel) AS (
-                SELECT oid, oid FROM roots
-                UNION SELECT t.root, i.inhrelid FROM tree t JOIN pg_inherits i ON i.inhparent = t.rel
+            ), depth(oid, level) AS (
+                SELECT oid, 0 FROM rels r
+                WHERE NOT EXISTS (SELECT FROM pg_inherits i WHERE i.inhrelid = r.oid)
+                UNION ALL
+                SELECT i.inhrelid, d.level + 1 FROM depth d JOIN pg_inherits i ON i.inhparent = d.oid
             )
             SELECT r.relname, r.relkind,
-                   sum(4 + (SELECT count(*) FROM pg_index i WHERE i.indrelid = t.rel)
-                         + (SELECT count(*) FROM pg_depend d
-                            WHERE d.refobjid = t.rel AND d.classid = 'pg_class'::regclass
-                              AND d.deptype IN ('a', 'i'))
-                         + (SELECT count(*) FROM pg_constraint k
-                            WHERE k.conrelid = t.rel AND k.contype = 'f'))
-            FROM roots r JOIN tree t ON t.root = r.oid
-            GROUP BY r.relname, r.relkind
-            ORDER BY r.relname
+                   4 + (SELECT count(*) FROM pg_index i WHERE i.indrelid = r.oid)
+                     + (SELECT count(*) FROM pg_depend d
+                        WHERE d.refobjid = r.oid AND d.classid = 'pg_class'::regclass
+                          AND d.deptype IN ('a', 'i'))
+                     + (SELECT count(*) FROM pg_constraint k
+                        WHERE k.conrelid = r.oid AND k.contype = 'f')
+            FROM rels r JOIN (SELECT oid, max(level) AS level FROM depth GROUP BY oid) d
+                 ON d.oid = r.oid
+            ORDER BY d.level DESC, r.relname
             """,
             [schema],
         )
