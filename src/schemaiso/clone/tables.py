@@ -44,7 +44,7 @@ def add_sequences(ctx: PlanContext) -> None:
         unlogged = "UNLOGGED " if seq.persistence == "u" else ""
         sql = f"CREATE {unlogged}SEQUENCE {TARGET}.{seq.name} AS {seq.type} {_sequence_options(seq)}"
         unit = Unit(
-            ("seq", seq.oid), TYPES, seq.name, f"sequence {seq.name}", [sql, _setval(ctx, seq)]
+            ("seq", seq.oid), TYPES, seq.name, f"sequence {seq.name}", [sql, *_setval(ctx, seq)]
         )
         unit.locks = {f"t{seq.oid}"}
         ctx.add(unit, ("pg_class", seq.oid))
@@ -58,11 +58,16 @@ def _sequence_options(seq: SequenceRow) -> str:
     )
 
 
-def _setval(ctx: PlanContext, seq: SequenceRow) -> str:
-    """Leave the copy exactly where the template's sequence is, so copied ids never collide."""
+def _setval(ctx: PlanContext, seq: SequenceRow) -> list[str]:
+    """Leave the copy exactly where the template's sequence is, so copied ids never collide.
+
+    A sequence never used since it was created is already there: no statement.
+    """
     last, called = ctx.catalog.sequence_values[seq.oid]
+    if not called and last == seq.start:
+        return []
     name = seq.name.replace("'", "''")
-    return f"SELECT pg_catalog.setval('{TARGET_IN_LITERAL}.{name}', {last}, {str(called).lower()})"
+    return [f"SELECT pg_catalog.setval('{TARGET_IN_LITERAL}.{name}', {last}, {str(called).lower()})"]
 
 
 def add_relations(ctx: PlanContext) -> None:
@@ -79,7 +84,7 @@ def add_relations(ctx: PlanContext) -> None:
             )
         if rel.kind in ("r", "p"):
             ctx.add(_table(ctx, rel), *objects)
-            if rel.kind == "r":
+            if rel.kind == "r" and rel.oid in ctx.catalog.nonempty:
                 ctx.add(_data(ctx, rel))
         else:
             ctx.add(_view(ctx, rel), *objects)
@@ -120,7 +125,7 @@ def _table(ctx: PlanContext, rel: Relation) -> Unit:
     if rel.replica_identity in ("f", "n"):
         identity = "FULL" if rel.replica_identity == "f" else "NOTHING"
         statements.append(f"ALTER TABLE {TARGET}.{rel.name} REPLICA IDENTITY {identity}")
-    statements += [_setval(ctx, seq) for seq in identities.values()]
+    statements += [sql for seq in identities.values() for sql in _setval(ctx, seq)]
     statements += [
         f"ALTER SEQUENCE {TARGET}.{seq.name} OWNED BY {TARGET}.{rel.name}.{seq.owner_col}"
         for seq in owned
