@@ -7,6 +7,8 @@ and end to end in test_scale.
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -159,3 +161,20 @@ def test_clone_concurrency_setting_is_read() -> None:
     with override_settings(SCHEMAISO={"CLONE_CONCURRENCY": 3}):
         assert get_config().clone_concurrency == 3
     assert get_config().clone_concurrency is None
+
+
+def test_a_wait_interrupted_by_ctrl_c_is_finished_by_cancel() -> None:
+    rec = Recorder(delay=30)
+    clones = CloneQueue(rec.job, rec.connect, concurrency=2)
+    for name in ("w1", "w2", "w3"):
+        clones.submit(name, "worker")
+    time.sleep(0.1)
+    # Ctrl-C lands while the main thread is joining the first clone thread.
+    interrupt = threading.Timer(0.1, os.kill, [os.getpid(), signal.SIGINT])
+    interrupt.start()
+    with pytest.raises(KeyboardInterrupt):
+        clones.wait()
+    assert clone_threads(), "the clones are still running after the interrupt"
+    clones.cancel()
+    assert clone_threads() == []
+    assert rec.connections_opened == rec.connections_closed == 2

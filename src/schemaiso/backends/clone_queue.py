@@ -63,6 +63,7 @@ class CloneQueue:
         self._busy: dict[int, Any] = {}  # thread ident -> raw connection in use
         self._errors: list[BaseException] = []
         self._cancelled = False
+        self._stopping = False
         self.submitted: list[str] = []
 
     @property
@@ -71,8 +72,8 @@ class CloneQueue:
 
     def submit(self, schema: str, role: str) -> None:
         """Queue a clone into ``schema``; it starts as soon as a thread is free."""
-        if self._cancelled:
-            raise RuntimeError("schemaiso: clone queue used after cancel()")
+        if self._cancelled or self._stopping:
+            raise RuntimeError("schemaiso: clone queue used after cancel() or during wait()")
         self.submitted.append(schema)
         self._jobs.put((schema, role))
         if len(self._threads) < min(self._concurrency, len(self.submitted)):
@@ -107,11 +108,20 @@ class CloneQueue:
         return not self._threads
 
     def _join(self) -> None:
-        threads, self._threads = self._threads, []
-        for _ in threads:
-            self._jobs.put(_STOP)
-        for thread in threads:
-            thread.join()
+        """Tell every thread to stop after the queued jobs, and join them.
+
+        A thread leaves the list only once joined, so that a join interrupted
+        by Ctrl-C is finished by the ``cancel`` in teardown.
+        """
+        if not self._stopping:
+            self._stopping = True
+            for _ in self._threads:
+                self._jobs.put(_STOP)
+        while self._threads:
+            self._threads[0].join(0.2)  # short waits keep Ctrl-C responsive
+            if not self._threads[0].is_alive():
+                self._threads.pop(0)
+        self._stopping = False
 
     def _next_job(self) -> Iterator[tuple[str, str]]:
         while True:
