@@ -244,7 +244,11 @@ def bench(args: argparse.Namespace) -> int:
                 args.logs.mkdir(parents=True, exist_ok=True)
             runs: dict[str, list[Run]] = {kind: [] for kind, _ in RUNNERS}
             for round_no in range(1, args.rounds + 1):
-                for kind, runner in RUNNERS:
+                # Swap who goes first every round, so that whatever the previous run
+                # left the server doing (a teardown's checkpoint, autovacuum of the
+                # catalog) does not always land on the same runner.
+                order = RUNNERS if round_no % 2 else RUNNERS[::-1]
+                for kind, runner in order:
                     print(f"{PROG}: round {round_no}/{args.rounds}: {kind:9} ... ", end="",
                           flush=True)
                     run = run_suite(project, kind, runner, scratch.url(base),
