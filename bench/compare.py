@@ -184,24 +184,17 @@ def report(stock: list[Run], schemaiso: list[Run], note: str) -> None:
 # --- main -----------------------------------------------------------------------------
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="compare.py",
         description="Stock Django vs schemaiso on a generated project: database setup, "
         "teardown, wall time and bytes written, alternating runs on one server.",
     )
-    parser.add_argument("--tables", type=_positive, default=300, metavar="N",
+    parser.add_argument("--tables", type=_bootstrap.positive_int, default=300, metavar="N",
                         help="models in the generated project (default 300)")
-    parser.add_argument("--parallel", type=_positive, default=4, metavar="N",
+    parser.add_argument("--parallel", type=_bootstrap.positive_int, default=4, metavar="N",
                         help="manage.py test --parallel N (default 4)")
-    parser.add_argument("--rounds", type=_positive, default=3, metavar="R",
+    parser.add_argument("--rounds", type=_bootstrap.positive_int, default=3, metavar="R",
                         help="stock, schemaiso, stock, schemaiso... R times each; medians "
                         "(default 3)")
     parser.add_argument("--projects", type=Path, default=DEFAULT_PROJECTS, metavar="DIR",

@@ -253,22 +253,15 @@ def _ratio(a: float, b: float, digits: int = 3) -> str:
     return f"{a / b:.{digits}f}" if b > 0 else "n/a"
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="micro.py",
         description="One copy of a migrated schema: schemaiso's clone vs the same DDL vs "
         "CREATE DATABASE ... TEMPLATE.",
     )
-    parser.add_argument("--tables", type=_positive, default=300, metavar="N",
+    parser.add_argument("--tables", type=_bootstrap.positive_int, default=300, metavar="N",
                         help="models in the generated project (default 300)")
-    parser.add_argument("--repeat", type=_positive, default=5, metavar="N",
+    parser.add_argument("--repeat", type=_bootstrap.positive_int, default=5, metavar="N",
                         help="repetitions, medians reported (default 5)")
     parser.add_argument("--projects", type=Path, default=DEFAULT_PROJECTS, metavar="DIR",
                         help="where generated projects are cached (default bench/.projects)")

@@ -10,6 +10,7 @@ venv's python; when it has them (a dev venv, a tox env), nothing is installed.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import importlib
 import os
@@ -197,3 +198,11 @@ def median(values: Sequence[float | None]) -> float | None:
     """The median, or None if any value is unknown."""
     known = [v for v in values if v is not None]
     return statistics.median(known) if len(known) == len(values) and known else None
+
+
+def positive_int(text: str) -> int:
+    """argparse type for counts (--parallel, --rounds, --tables, ...): an integer of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value

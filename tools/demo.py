@@ -239,22 +239,15 @@ def report(stock: list[Run], schemaiso: list[Run]) -> None:
 # --- main -----------------------------------------------------------------------------
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="demo.py",
         description="testproject's suite under Django's stock runner and under schemaiso, "
         "timed side by side.",
     )
-    parser.add_argument("--parallel", type=_positive, default=2, metavar="N",
+    parser.add_argument("--parallel", type=_bootstrap.positive_int, default=2, metavar="N",
                         help="test processes per run (default 2)")
-    parser.add_argument("--rounds", type=_positive, default=1, metavar="R",
+    parser.add_argument("--rounds", type=_bootstrap.positive_int, default=1, metavar="R",
                         help="alternate stock/schemaiso R times, report medians (default 1)")
     parser.add_argument("--fast", action="store_true",
                         help="throwaway server with fsync off (ignored with DATABASE_URL)")

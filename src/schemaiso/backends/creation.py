@@ -353,9 +353,9 @@ class SchemaIsolationCreationMixin:
         """The background cloner of this alias, sized to the server's lock table."""
         if self._clones is None:
             self._plan()
-            alone = clone.server_lock_budget(self._raw_connection())
+            alone = clone.server_lock_budget(self._raw_connection())  # a quarter of the table
             concurrency = get_config().clone_concurrency or default_concurrency(alone * 4)
-            budget = clone.server_lock_budget(self._raw_connection(), concurrency)
+            budget = max(1, alone // concurrency)  # = server_lock_budget(conn, concurrency)
 
             def job(raw: Any, schema: str, role: str) -> None:
                 try:

@@ -18,9 +18,9 @@ from .dbapi import Cursor, rollback
 from .text import quote_ident
 
 _NSP = "__nsp__"  # replaced by the template namespace's oid (an integer literal)
-# Sequence values are read by querying each sequence; this many per statement
-# keeps one statement's lock count modest.
-_SEQUENCE_CHUNK = 200
+# Sequence values and whether tables hold rows are read by querying each relation;
+# this many per statement keeps one statement's lock count modest.
+_UNION_CHUNK = 200
 
 
 def _not_member(catalog: str, alias: str) -> str:
@@ -492,6 +492,15 @@ def read_catalog(cur: Cursor, template: str) -> Catalog:
     return catalog
 
 
+def _union_rows(cur: Cursor, selects: list[str]) -> list[Sequence[Any]]:
+    """Rows of many per-relation SELECTs, run as UNION ALL statements of ``_UNION_CHUNK`` each."""
+    rows: list[Sequence[Any]] = []
+    for start in range(0, len(selects), _UNION_CHUNK):
+        cur.execute("\nUNION ALL ".join(selects[start : start + _UNION_CHUNK]))
+        rows.extend(cur.fetchall())
+    return rows
+
+
 def _read_sequence_values(
     cur: Cursor, quoted: str, sequences: list[SequenceRow]
 ) -> dict[int, tuple[int, bool]]:
@@ -500,17 +509,14 @@ def _read_sequence_values(
     pg_sequences hides last_value when is_called is false, so the sequence
     relations themselves are read.
     """
-    values: dict[int, tuple[int, bool]] = {}
-    for start in range(0, len(sequences), _SEQUENCE_CHUNK):
-        chunk = sequences[start : start + _SEQUENCE_CHUNK]
-        cur.execute(
-            "\nUNION ALL ".join(
-                f"SELECT {seq.oid}::int8, last_value, is_called FROM {quoted}.{seq.name}"
-                for seq in chunk
-            )
-        )
-        values.update((int(oid), (int(last), bool(called))) for oid, last, called in cur.fetchall())
-    return values
+    rows = _union_rows(
+        cur,
+        [
+            f"SELECT {seq.oid}::int8, last_value, is_called FROM {quoted}.{seq.name}"
+            for seq in sequences
+        ],
+    )
+    return {int(oid): (int(last), bool(called)) for oid, last, called in rows}
 
 
 def _read_nonempty(cur: Cursor, quoted: str, relations: list[Relation]) -> frozenset[int]:
@@ -520,18 +526,15 @@ def _read_nonempty(cur: Cursor, quoted: str, relations: list[Relation]) -> froze
     copy statement altogether. Nothing but ``migrate`` writes the template, so
     this holds for every clone made from the plan.
     """
-    tables = [rel for rel in relations if rel.kind == "r"]
-    found: set[int] = set()
-    for start in range(0, len(tables), _SEQUENCE_CHUNK):
-        chunk = tables[start : start + _SEQUENCE_CHUNK]
-        cur.execute(
-            "\nUNION ALL ".join(
-                f"SELECT {rel.oid}::int8 WHERE EXISTS (SELECT FROM ONLY {quoted}.{rel.name})"
-                for rel in chunk
-            )
-        )
-        found.update(int(oid) for (oid,) in cur.fetchall())
-    return frozenset(found)
+    rows = _union_rows(
+        cur,
+        [
+            f"SELECT {rel.oid}::int8 WHERE EXISTS (SELECT FROM ONLY {quoted}.{rel.name})"
+            for rel in relations
+            if rel.kind == "r"
+        ],
+    )
+    return frozenset(int(oid) for (oid,) in rows)
 
 
 def _reject_unsupported(template: str, found: Sequence[Sequence[Any]]) -> None:
