@@ -74,7 +74,12 @@ class Recorder:
 
 
 def clone_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("schemaiso-clone-")]
+    """Clone threads still running. A finished thread can linger in
+    ``threading.enumerate()`` for a moment after ``join`` (seen on Python 3.12.1),
+    but only a live one matters: no thread may be running when workers fork."""
+    return [
+        t for t in threading.enumerate() if t.name.startswith("schemaiso-clone-") and t.is_alive()
+    ]
 
 
 def test_runs_every_job_at_most_concurrency_at_a_time_then_leaves_no_thread() -> None:
