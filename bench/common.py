@@ -122,11 +122,63 @@ class Counters:
 
     wal: int  # bytes, from pg_current_wal_lsn()
     written: int | None  # bytes written to data files by checkpointer, bgwriter and backends
+    #: CPU seconds of every server process, exited ones included; None unless the
+    #: server runs on this machine and its processes can be read (see ServerCpu).
+    cpu: float | None = None
 
     def __sub__(self, other: Counters) -> Counters:
-        written = None if self.written is None or other.written is None else (
-            self.written - other.written)
-        return Counters(self.wal - other.wal, written)
+        return Counters(self.wal - other.wal, _minus(self.written, other.written),
+                        _minus(self.cpu, other.cpu))
+
+
+def _minus(a: Any, b: Any) -> Any:
+    return None if a is None or b is None else a - b
+
+
+class ServerCpu:
+    """CPU time the server spent, read from /proc: the postmaster's own time, that of
+    its live children, and what it reaped from exited ones (cutime/cstime), so the
+    backends of a finished test run still count.
+
+    Only for a server on this Linux machine whose ``postmaster.pid`` we can read (a
+    throwaway server, or a local one as superuser); otherwise ``read()`` is None.
+    """
+
+    def __init__(self, data_directory: str | None) -> None:
+        self.pid: int | None = None
+        if not data_directory or not Path("/proc/self/stat").exists():
+            return
+        try:
+            pid = int(Path(data_directory, "postmaster.pid").read_text().split()[0])
+            if b"postgres" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                self.pid = pid
+        except (OSError, ValueError, IndexError):
+            pass
+
+    @staticmethod
+    def _fields(pid: str | int) -> list[str]:
+        # After the ")" that closes the command name: state, ppid, ..., utime (11),
+        # stime (12), cutime (13), cstime (14), in clock ticks.
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+    def read(self) -> float | None:
+        if self.pid is None:
+            return None
+        try:
+            own = self._fields(self.pid)
+        except OSError:
+            return None
+        ticks = sum(int(own[i]) for i in (11, 12, 13, 14))
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = self._fields(entry.name)
+            except OSError:
+                continue  # gone meanwhile: its time is in the postmaster's cutime now
+            if fields[1] == str(self.pid):
+                ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
 
 
 class Stats:
@@ -139,10 +191,17 @@ class Stats:
     """
 
     def __init__(self, admin_url: str) -> None:
+        import psycopg
+
         self.conn = connect(admin_url)
         self.version = int(scalar(self.conn, "SHOW server_version_num"))
         self.can_checkpoint = True
         self.note = ""
+        try:
+            data_directory = scalar(self.conn, "SHOW data_directory")  # superuser only
+        except psycopg.errors.InsufficientPrivilege:
+            data_directory = None
+        self.server_cpu = ServerCpu(data_directory)
 
     def close(self) -> None:
         self.conn.close()
@@ -174,7 +233,7 @@ class Stats:
 
     def read(self) -> Counters:
         return Counters(_lsn(scalar(self.conn, "SELECT pg_current_wal_lsn()::text")),
-                        self._written())
+                        self._written(), self.server_cpu.read())
 
     def before(self) -> Counters:
         self.checkpoint()

@@ -25,6 +25,7 @@ import argparse
 import contextlib
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -53,6 +54,8 @@ class Run:
     output: str
     wall: float
     server: Counters
+    #: CPU seconds of ``manage.py test`` and its workers (user + system).
+    client_cpu: float
 
     @property
     def setup(self) -> float | None:
@@ -117,6 +120,7 @@ def run_suite(project: Path, kind: str, runner: str, url: str, test_name: str,
     argv = [sys.executable, "manage.py", "test", "--parallel", str(parallel), "--noinput",
             "--timing"]
     start_counters = stats.before()
+    start_cpu = _children_cpu()
     start = time.perf_counter()
     proc = subprocess.Popen(
         argv, cwd=project, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -129,7 +133,15 @@ def run_suite(project: Path, kind: str, runner: str, url: str, test_name: str,
         _bootstrap.stop(proc)
         raise
     wall = time.perf_counter() - start
-    return Run(kind, proc.returncode, output, wall, stats.after(start_counters))
+    client_cpu = _children_cpu() - start_cpu
+    return Run(kind, proc.returncode, output, wall, stats.after(start_counters), client_cpu)
+
+
+def _children_cpu() -> float:
+    """User + system CPU of every waited-for child process so far (workers included:
+    ``manage.py test`` waits for them)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 # --- the report -------------------------------------------------------------------------
@@ -155,6 +167,10 @@ def report(stock: list[Run], schemaiso: list[Run], note: str) -> None:
         ("  of which copies", lambda r: r.copies, _secs),
         ("database teardown", lambda r: r.teardown, _secs),
         ("total wall", lambda r: r.wall, _secs),
+        ("total minus migrate", lambda r: None if r.migrate is None else r.wall - r.migrate,
+            _secs),
+        ("client CPU", lambda r: r.client_cpu, _secs),
+        ("server CPU", lambda r: r.server.cpu, _secs),
         ("WAL written", lambda r: float(r.server.wal), megabytes),
         ("data files written", lambda r: None if r.server.written is None
             else float(r.server.written), megabytes),
@@ -174,8 +190,12 @@ def report(stock: list[Run], schemaiso: list[Run], note: str) -> None:
         print(f"note: {note}")
     print("setup/teardown: Django's --timing (schemaiso's setup includes its wait for background "
           "clones after the system checks); total wall: the whole `manage.py test` process; "
-          "WAL: pg_current_wal_lsn() before/after; data files: blocks written by checkpointer, "
-          "bgwriter and backends, with a CHECKPOINT before and after each run (untimed).")
+          "total minus migrate: the same without the `Creating` lines, which run the same "
+          "migrate for both runners and carry most of the run-to-run noise; client CPU: "
+          "manage.py and its workers; server CPU: every server process (a local server "
+          "only); WAL: pg_current_wal_lsn() before/after; data files: blocks written by "
+          "checkpointer, bgwriter and backends, with a CHECKPOINT before and after each run "
+          "(untimed).")
     print(f"ratio setup={_ratio(*medians['database setup'], digits=3)} "
           f"teardown={_ratio(*medians['database teardown'], digits=3)} "
           f"total={_ratio(*medians['total wall'], digits=3)}", flush=True)
@@ -248,9 +268,10 @@ def bench(args: argparse.Namespace) -> int:
                                     scratch.name(f"r{round_no}_{kind}"), args.parallel, stats)
                     if args.logs:
                         (args.logs / f"round{round_no}-{kind}.log").write_text(run.output)
-                    print(f"{run.status} {run.tests} tests, setup {_secs(run.setup)}, teardown "
-                          f"{_secs(run.teardown)}, wall {run.wall:.2f}s, WAL "
-                          f"{megabytes(run.server.wal)}", flush=True)
+                    print(f"{run.status} {run.tests} tests, setup {_secs(run.setup)} (migrate "
+                          f"{_secs(run.migrate)}), teardown {_secs(run.teardown)}, wall "
+                          f"{run.wall:.2f}s, CPU client {run.client_cpu:.2f}s server "
+                          f"{_secs(run.server.cpu)}", flush=True)
                     if not run.ok:
                         return _fail(run)
                     runs[kind].append(run)
