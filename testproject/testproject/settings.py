@@ -10,6 +10,9 @@ Environment:
                          many tables by SQL (a big schema for lock-table tests)
     TESTPROJECT_GIS      "1" installs django.contrib.gis and the "places" app;
                          set TESTPROJECT_ENGINE to a PostGIS engine with it
+    TESTPROJECT_EVOLVING a directory holding an "evolving_migrations" package:
+                         installs the "evolving" app with those migrations (tests
+                         change them between --keepdb runs)
 """
 
 import os
@@ -83,6 +86,12 @@ if os.environ.get("TESTPROJECT_GIS") == "1":
     INSTALLED_APPS += ["django.contrib.gis", "places"]
 if int(os.environ.get("TESTPROJECT_WIDE_TABLES", "0")):
     INSTALLED_APPS.append("wide")
+if os.environ.get("TESTPROJECT_EVOLVING"):
+    import sys
+
+    sys.path.insert(0, os.environ["TESTPROJECT_EVOLVING"])
+    INSTALLED_APPS.append("evolving")
+    MIGRATION_MODULES = {"evolving": "evolving_migrations"}
 
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",

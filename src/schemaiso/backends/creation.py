@@ -14,11 +14,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db import OperationalError as DjangoOperationalError
-from django.db import connections
 from django.db.backends.base.base import NO_DB_ALIAS
 
-from .. import cleanup, clone
+from .. import cleanup, clone, fingerprint
 from ..conf import get_config
 from ..errors import SchemaIsoError
 from ..naming import SchemaNames, marker, new_run_id, parse_marker, quote_ident, quote_literal
@@ -79,6 +79,11 @@ class SchemaIsolationCreationMixin:
 
     _clone_plan: clone.ClonePlan | None = None
     _clones: CloneQueue | None = None
+    #: This run's fingerprint of what ``migrate`` produces (see fingerprint.py).
+    _fingerprint: dict[str, Any] = {}
+    #: True when ``--keepdb`` kept a template whose fingerprint matches: no migrate.
+    _template_is_current = False
+    _verbosity = 1
 
     # -- state -------------------------------------------------------------------
 
@@ -115,6 +120,8 @@ class SchemaIsolationCreationMixin:
 
     def create_test_db(self, *args: Any, **kwargs: Any) -> str:
         config = get_config()
+        self._fingerprint = fingerprint.compute(self.connection.alias, self.connection.settings_dict)
+        self._template_is_current = False
         names = SchemaNames(prefix=config.prefix, run_id=run_id())
         self.connection.settings_dict[STATE_KEY] = SchemaState(
             alias=self.connection.alias,
@@ -126,9 +133,15 @@ class SchemaIsolationCreationMixin:
             role="template",
             mirror=False,
         )
-        with self.connection.execute_wrapper(extensions_into(config.shared_schema)):
+        with (
+            self.connection.execute_wrapper(extensions_into(config.shared_schema)),
+            _migrate_skipped_when(lambda alias: alias == self.connection.alias
+                                  and self._template_is_current),
+        ):
             test_database_name: str = super().create_test_db(*args, **kwargs)  # type: ignore[misc]
-        self._move_template_extensions()
+        if not self._template_is_current:
+            self._move_template_extensions()
+            self._record_fingerprint()
         if not self.defer_main_schema:
             self.use_main_schema()
         elif self.clone_main_early and self.clone_in_background:
@@ -137,6 +150,7 @@ class SchemaIsolationCreationMixin:
 
     def _create_test_db(self, verbosity: int, autoclobber: bool, keepdb: bool = False) -> str:
         test_database_name: str = self._get_test_db_name()  # type: ignore[attr-defined]
+        self._verbosity = verbosity
         self._preflight(test_database_name, keepdb)
         super()._create_test_db(verbosity, autoclobber, keepdb)  # type: ignore[misc]
         self._prepare_test_database(test_database_name)
@@ -275,12 +289,44 @@ class SchemaIsolationCreationMixin:
                     "not be used or touched. Drop it, or set SCHEMAISO['PREFIX'] to "
                     "another name."
                 )
-            return  # kept by --keepdb: migrate brings it up to date
+            if self._kept_template_is_current(cursor, template, parse_marker(row[0]) or {}):
+                return
         cursor.execute(
             "CREATE SCHEMA {0}; COMMENT ON SCHEMA {0} IS {1}".format(
                 quote_ident(template), quote_literal(marker("template", state["run_id"]))
             )
         )
+
+    def _kept_template_is_current(self, cursor: Any, template: str, kept: dict[str, Any]) -> bool:
+        """Decide what to do with a template kept by ``--keepdb``: reuse it as it is
+        (``migrate`` is then skipped) or drop it, with one line saying why, so that it
+        is built again from scratch."""
+        alias = self.connection.alias
+        changes = fingerprint.differences(kept.get("fingerprint"), self._fingerprint)
+        if not changes:
+            self._template_is_current = True
+            if self._verbosity >= 1:
+                self.log(
+                    f"schemaiso: alias '{alias}': template '{template}' is up to date; "
+                    "migrate skipped."
+                )
+            return True
+        self.log(
+            f"schemaiso: alias '{alias}': rebuilding template '{template}': "
+            f"{'; '.join(changes)}."
+        )
+        cleanup.drop_schemas(cursor.db.connection, [template])
+        return False
+
+    def _record_fingerprint(self) -> None:
+        """Stamp the template with this run's fingerprint, once ``migrate`` has finished:
+        a template whose ``migrate`` was interrupted has none and is rebuilt."""
+        state = self._require_state()
+        payload = marker("template", state["run_id"], fingerprint=self._fingerprint)
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                f"COMMENT ON SCHEMA {quote_ident(state['template'])} IS {quote_literal(payload)}"
+            )
 
     def _move_template_extensions(self) -> None:
         """Move extensions that a migration installed into the template to the shared schema."""
@@ -486,6 +532,31 @@ class SchemaIsolationCreationMixin:
                 f"for alias '{state['alias']}'; keeping '{state['template']}'..."
             )
         cleanup.drop_schemas(raw, schemas)
+
+
+@contextmanager
+def _migrate_skipped_when(skip: Callable[[str], bool]) -> Iterator[None]:
+    """Make ``call_command("migrate", database=alias)`` a no-op while ``skip(alias)``.
+
+    ``BaseDatabaseCreation.create_test_db`` calls ``migrate`` through
+    ``django.core.management.call_command``, imported when it runs; everything else
+    it does (logging, ``createcachetable``, serializing on old versions) must stay
+    as Django does it, so only that one call is skipped.
+    """
+    from django.core import management
+
+    original = management.call_command
+
+    def call_command(command_name: Any, *args: Any, **options: Any) -> Any:
+        if command_name == "migrate" and skip(options.get("database", DEFAULT_DB_ALIAS)):
+            return None
+        return original(command_name, *args, **options)
+
+    management.call_command = call_command
+    try:
+        yield
+    finally:
+        management.call_command = original
 
 
 def _isolated_creations() -> list[SchemaIsolationCreationMixin]:

@@ -1,0 +1,138 @@
+"""What determines a migrated template, as a fingerprint stored in its marker.
+
+``--keepdb`` skips ``migrate`` only when the kept template's fingerprint equals
+this run's; otherwise the template is rebuilt, and :func:`differences` says why
+in words. The fingerprint is cheap: migration files are read as bytes, never
+imported, and the parts are kept apart so a mismatch can name what changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import django
+from django.apps import apps
+from django.conf import settings
+
+from . import __version__
+
+#: The ``TEST`` keys of a database that change what ``migrate`` creates.
+_TEST_KEYS = ("MIGRATE", "CHARSET", "COLLATION", "TEMPLATE")
+_DIGEST_CHARS = 16
+
+
+def _digest(data: bytes | str) -> str:
+    raw = data.encode() if isinstance(data, str) else data
+    return hashlib.sha256(raw).hexdigest()[:_DIGEST_CHARS]
+
+
+def _package_files(module_name: str) -> list[Path] | None:
+    """The .py files of a package (recursively), or None when there is no such package.
+
+    Found through the import system without importing it (``find_spec`` imports
+    the parent packages only, which ``INSTALLED_APPS`` already did).
+    """
+    try:
+        spec = importlib.util.find_spec(module_name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    locations = list(spec.submodule_search_locations or [])
+    if not locations:
+        return [Path(spec.origin)] if spec.origin and spec.origin.endswith(".py") else None
+    return sorted(path for location in locations for path in Path(location).rglob("*.py"))
+
+
+def _files_digest(files: list[Path], root: Path | None = None) -> str:
+    hasher = hashlib.sha256()
+    for path in files:
+        name = str(path.relative_to(root)) if root else path.name
+        hasher.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return hasher.hexdigest()[:_DIGEST_CHARS]
+
+
+def _app_part(app_config: Any, migrate: bool) -> str:
+    """One app's share: its migration files, or its models' source when it has none.
+
+    Django syncs apps without migrations (and every app when ``TEST["MIGRATE"]``
+    is False) straight from their models, so then the models' modules count.
+    """
+    from django.db.migrations.loader import MigrationLoader
+
+    module_name, _explicit = MigrationLoader.migrations_module(app_config.label)
+    files = _package_files(module_name) if module_name and migrate else None
+    if files:
+        root = Path(files[0]).parent
+        while not all(root in path.parents for path in files):
+            root = root.parent
+        return "migrations:" + _files_digest(files, root)
+    sources = sorted(
+        {
+            Path(origin)
+            for model in app_config.get_models()
+            if (origin := getattr(_module_of(model), "__file__", None))
+        }
+    )
+    return "models:" + _files_digest(sources) if sources else "empty"
+
+
+def _module_of(model: Any) -> Any:
+    return sys.modules.get(model.__module__)
+
+
+def compute(alias: str, settings_dict: dict[str, Any]) -> dict[str, Any]:
+    """The fingerprint of ``alias``'s migrated state: a small JSON-able dict."""
+    test = settings_dict.get("TEST") or {}
+    migrate = test.get("MIGRATE", True) is not False
+    routers = [r if isinstance(r, str) else type(r).__qualname__ for r in settings.DATABASE_ROUTERS]
+    config = {
+        "alias": alias,
+        "engine": settings_dict.get("ENGINE"),
+        "test": {key: test.get(key) for key in _TEST_KEYS},
+        "installed_apps": [app.name for app in apps.get_app_configs()],
+        "migration_modules": getattr(settings, "MIGRATION_MODULES", {}) or {},
+        "routers": routers,
+        "auth_user_model": getattr(settings, "AUTH_USER_MODEL", None),
+        "schemaiso": getattr(settings, "SCHEMAISO", None) or {},
+    }
+    return {
+        "django": django.get_version(),
+        "schemaiso": __version__,
+        "settings": _digest(json.dumps(config, sort_keys=True, default=repr)),
+        "apps": {app.label: _app_part(app, migrate) for app in apps.get_app_configs()},
+    }
+
+
+def differences(kept: Any, current: dict[str, Any]) -> list[str]:
+    """What differs between a kept template's fingerprint and this run's, in words.
+
+    Empty when they match. A template from before fingerprints, or one whose
+    ``migrate`` never finished, has none, and that is a difference too.
+    """
+    if not isinstance(kept, dict):
+        return ["the kept template has no fingerprint (an earlier migrate did not finish)"]
+    found: list[str] = []
+    for key, label in (("django", "Django"), ("schemaiso", "schemaiso")):
+        if kept.get(key) != current[key]:
+            found.append(f"{label} {kept.get(key)} -> {current[key]}")
+    if kept.get("settings") != current["settings"]:
+        found.append(
+            "settings changed (INSTALLED_APPS, MIGRATION_MODULES, DATABASE_ROUTERS, "
+            "AUTH_USER_MODEL, SCHEMAISO or the database's ENGINE/TEST)"
+        )
+    kept_apps = kept.get("apps")
+    old_apps: dict[str, Any] = kept_apps if isinstance(kept_apps, dict) else {}
+    changed = sorted(
+        label for label in set(old_apps) | set(current["apps"])
+        if old_apps.get(label) != current["apps"].get(label)
+    )
+    if changed:
+        shown = ", ".join(changed[:8]) + (", ..." if len(changed) > 8 else "")
+        found.append(f"migrations or models changed in {shown}")
+    return found

@@ -1,0 +1,55 @@
+"""The fingerprint that decides whether ``--keepdb`` may skip ``migrate``."""
+
+from __future__ import annotations
+
+import copy
+
+from django.db import connection
+from django.test import override_settings
+
+from schemaiso import fingerprint
+
+
+def current() -> dict:
+    return fingerprint.compute("default", connection.settings_dict)
+
+
+def test_is_stable_and_json_able() -> None:
+    import json
+
+    first = current()
+    assert first == current()
+    assert json.loads(json.dumps(first)) == first
+    assert first["apps"]["contenttypes"].startswith("migrations:")
+
+
+def test_matching_fingerprints_have_no_differences() -> None:
+    assert fingerprint.differences(copy.deepcopy(current()), current()) == []
+
+
+def test_each_difference_is_named() -> None:
+    kept = copy.deepcopy(current())
+    kept["django"] = "1.0"
+    kept["apps"]["contenttypes"] = "migrations:0000"
+    kept["apps"]["gone"] = "migrations:1111"
+    found = fingerprint.differences(kept, current())
+    assert found[0].startswith("Django 1.0 -> ")
+    assert found[1] == "migrations or models changed in contenttypes, gone"
+
+
+def test_a_template_without_fingerprint_is_not_current() -> None:
+    assert fingerprint.differences(None, current()) == [
+        "the kept template has no fingerprint (an earlier migrate did not finish)"
+    ]
+
+
+def test_settings_that_change_ddl_change_it() -> None:
+    before = current()
+    with override_settings(MIGRATION_MODULES={"contenttypes": None}):
+        after = current()
+    assert after["settings"] != before["settings"]
+    # Without migrations, an app is synced from its models: their source counts.
+    assert after["apps"]["contenttypes"].startswith("models:")
+    test = {**connection.settings_dict, "TEST": {**connection.settings_dict["TEST"],
+                                                 "COLLATION": "C"}}
+    assert fingerprint.compute("default", test)["settings"] != before["settings"]

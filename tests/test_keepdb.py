@@ -1,0 +1,130 @@
+"""``--keepdb`` warm runs: ``migrate`` is skipped while the fingerprint matches, and
+the template is rebuilt, with one line saying why, when a migration changes.
+
+testproject's ``evolving`` app takes its migrations from a directory these tests
+write (``TESTPROJECT_EVOLVING``); its tests fail in any worker whose schema does
+not have the columns the latest migrations give ``evolving_probe``.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from .conftest import Project, Run, admin_connect
+
+TEMPLATE = "schemaiso_template"
+SKIPPED = f"schemaiso: alias 'default': template '{TEMPLATE}' is up to date; migrate skipped."
+REBUILDING = f"schemaiso: alias 'default': rebuilding template '{TEMPLATE}': "
+
+MIGRATION = """\
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = {dependencies}
+    operations = [migrations.RunSQL({sql!r}, {reverse!r})]
+"""
+
+
+class Evolving:
+    """The ``evolving_migrations`` package of one test, and runs of the app with it."""
+
+    def __init__(self, project: Project, root: Path) -> None:
+        self.project = project
+        self.root = root
+        self.package = root / "evolving_migrations"
+        self.package.mkdir()
+        (self.package / "__init__.py").write_text("")
+        self.columns = ["id"]
+        self.write("0001_initial", [], "CREATE TABLE evolving_probe (id integer)",
+                   "DROP TABLE evolving_probe")
+
+    def write(self, name: str, dependencies: list[str], sql: str, reverse: str) -> None:
+        deps = [("evolving", dep) for dep in dependencies]
+        (self.package / f"{name}.py").write_text(
+            textwrap.dedent(MIGRATION.format(dependencies=deps, sql=sql, reverse=reverse))
+        )
+
+    def add_column(self, name: str, after: str, column: str) -> None:
+        self.write(name, [after], f"ALTER TABLE evolving_probe ADD COLUMN {column} integer",
+                   f"ALTER TABLE evolving_probe DROP COLUMN {column}")
+        self.columns.append(column)
+
+    def run(self, *extra: str) -> Run:
+        return self.project.manage(
+            "test", "evolving", "--parallel", "2", "--noinput", "--keepdb", *extra,
+            TESTPROJECT_EVOLVING=str(self.root),
+            TESTPROJECT_EVOLVING_COLUMNS=",".join(self.columns),
+        )
+
+    def template_columns(self) -> list[str]:
+        with admin_connect(f"test_{self.project.name}") as conn:
+            rows = conn.execute(
+                "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass "
+                "AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+                [f"{TEMPLATE}.evolving_probe"],
+            )
+        return [row[0] for row in rows]
+
+
+def passed(run: Run) -> None:
+    assert run.returncode == 0, run.explain()
+    assert "Ran 4 tests" in run.output, run.explain()
+    assert "2 worker schemas" in run.output, run.explain()
+
+
+def test_warm_run_skips_migrate_and_a_changed_migration_rebuilds(
+    project: Project, tmp_path: Path
+) -> None:
+    evolving = Evolving(project, tmp_path)
+
+    cold = evolving.run()
+    passed(cold)
+    assert SKIPPED not in cold.output and REBUILDING not in cold.output
+
+    warm = evolving.run("-v", "2")
+    passed(warm)
+    assert SKIPPED in warm.output, warm.explain()
+    # Django's migrate prints this at -v 2 whenever it runs, even with nothing to do.
+    assert "Operations to perform" not in warm.output, warm.explain()
+
+    evolving.add_column("0002_added", "0001_initial", "added")
+    changed = evolving.run()
+    passed(changed)
+    assert f"{REBUILDING}migrations or models changed in evolving." in changed.output, (
+        changed.explain()
+    )
+    assert SKIPPED not in changed.output
+    assert evolving.template_columns() == ["id", "added"]
+
+    again = evolving.run()
+    passed(again)
+    assert SKIPPED in again.output, again.explain()
+    assert project.leftovers() == {f"test_{project.name}": [TEMPLATE]}
+
+
+def test_an_interrupted_migrate_is_never_reused(project: Project, tmp_path: Path) -> None:
+    evolving = Evolving(project, tmp_path)
+    evolving.write("0002_broken", ["0001_initial"], "SELECT no_such_function()", "")
+    broken = evolving.run()
+    assert broken.returncode != 0, broken.explain()
+    assert "no_such_function" in broken.output, broken.explain()
+
+    (evolving.package / "0002_broken.py").unlink()
+    fixed = evolving.run()
+    passed(fixed)
+    assert REBUILDING in fixed.output, fixed.explain()
+    assert "an earlier migrate did not finish" in fixed.output, fixed.explain()
+
+
+def test_a_settings_change_rebuilds(project: Project, tmp_path: Path) -> None:
+    evolving = Evolving(project, tmp_path)
+    passed(evolving.run())
+    renamed = evolving.project.manage(
+        "test", "evolving", "--parallel", "2", "--noinput", "--keepdb",
+        TESTPROJECT_EVOLVING=str(tmp_path), TESTPROJECT_EVOLVING_COLUMNS="id",
+        TESTPROJECT_WIDE_TABLES="1",
+    )
+    passed(renamed)
+    assert f"{REBUILDING}settings changed" in renamed.output, renamed.explain()
