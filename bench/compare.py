@@ -12,6 +12,11 @@ time and server-side bytes (WAL, data files) per runner, medians over the rounds
 and ends with one line: ``ratio setup=X teardown=Y total=Z`` (schemaiso / stock;
 below 1 means schemaiso is faster).
 
+``--keepdb`` measures warm runs instead: each runner first runs once with
+``--keepdb``, untimed, into a test database of its own, and every timed run
+reuses it (stock Django re-runs ``migrate`` and reuses its clones; schemaiso skips
+``migrate`` while the template's fingerprint matches).
+
 Needs only Python 3.11+ and the PostgreSQL server binaries: like tools/demo.py it
 installs Django, psycopg and schemaiso into ``.venv-demo`` when this interpreter
 lacks them, and without DATABASE_URL it starts a throwaway server (fsync on).
@@ -108,17 +113,18 @@ class Run:
 
 
 def run_suite(project: Path, kind: str, runner: str, url: str, test_name: str,
-              parallel: int, stats: Stats) -> Run:
+              parallel: int, stats: Stats, keepdb: bool = False) -> Run:
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     env.update(
         DATABASE_URL=url,
         BENCH_RUNNER=runner,
         BENCH_TEST_NAME=test_name,
+        BENCH_KEEPDB="1" if keepdb else "",
         PYTHONPATH=_bootstrap.child_pythonpath(),
         PYTHONUNBUFFERED="1",  # keeps stdout and stderr lines in order in the one pipe
     )
     argv = [sys.executable, "manage.py", "test", "--parallel", str(parallel), "--noinput",
-            "--timing"]
+            "--timing", *(["--keepdb"] if keepdb else [])]
     start_counters = stats.before()
     start_cpu = _children_cpu()
     start = time.perf_counter()
@@ -217,6 +223,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=_bootstrap.positive_int, default=3, metavar="R",
                         help="stock, schemaiso, stock, schemaiso... R times each; medians "
                         "(default 3)")
+    parser.add_argument("--keepdb", action="store_true",
+                        help="warm runs: each runner first runs once with --keepdb, untimed, "
+                        "then every timed run reuses what that left (manage.py test --keepdb)")
     parser.add_argument("--projects", type=Path, default=DEFAULT_PROJECTS, metavar="DIR",
                         help="where generated projects are cached (default bench/.projects)")
     parser.add_argument("--logs", type=Path, metavar="DIR",
@@ -250,12 +259,26 @@ def bench(args: argparse.Namespace) -> int:
             stack.callback(stats.close)
             _bootstrap.say(PROG, f"server: {described} (server_version_num {stats.version})")
             _bootstrap.say(PROG, f"project: {project} ({args.tables} models)")
-            _bootstrap.say(PROG, f"running `manage.py test --parallel {args.parallel}` "
+            _bootstrap.say(PROG, f"running `manage.py test --parallel {args.parallel}"
+                                 f"{' --keepdb' if args.keepdb else ''}` "
                                  f"{args.rounds} time(s) per runner; databases {base}* are "
                                  "dropped at the end")
             if args.logs:
                 args.logs.mkdir(parents=True, exist_ok=True)
             runs: dict[str, list[Run]] = {kind: [] for kind, _ in RUNNERS}
+
+            def test_name(kind: str, round_no: int) -> str:
+                # Warm runs share one kept test database per runner.
+                return scratch.name(f"keep_{kind}" if args.keepdb else f"r{round_no}_{kind}")
+
+            if args.keepdb:
+                for kind, runner in RUNNERS:
+                    print(f"{PROG}: warming up: {kind:9} ... ", end="", flush=True)
+                    run = run_suite(project, kind, runner, scratch.url(base), test_name(kind, 0),
+                                    args.parallel, stats, keepdb=True)
+                    print(f"{run.status} (untimed: creates the kept test database)", flush=True)
+                    if not run.ok:
+                        return _fail(run)
             for round_no in range(1, args.rounds + 1):
                 # Swap who goes first every round, so that whatever the previous run
                 # left the server doing (a teardown's checkpoint, autovacuum of the
@@ -265,7 +288,8 @@ def bench(args: argparse.Namespace) -> int:
                     print(f"{PROG}: round {round_no}/{args.rounds}: {kind:9} ... ", end="",
                           flush=True)
                     run = run_suite(project, kind, runner, scratch.url(base),
-                                    scratch.name(f"r{round_no}_{kind}"), args.parallel, stats)
+                                    test_name(kind, round_no), args.parallel, stats,
+                                    keepdb=args.keepdb)
                     if args.logs:
                         (args.logs / f"round{round_no}-{kind}.log").write_text(run.output)
                     print(f"{run.status} {run.tests} tests, setup {_secs(run.setup)} (migrate "
@@ -275,7 +299,10 @@ def bench(args: argparse.Namespace) -> int:
                     if not run.ok:
                         return _fail(run)
                     runs[kind].append(run)
-            left = [name for name in scratch.leftovers() if name != base]
+            kept = {test_name(kind, 0) for kind, _ in RUNNERS} if args.keepdb else set()
+            left = [name for name in scratch.leftovers()
+                    if name != base and name not in kept
+                    and not any(name.startswith(k + "_") for k in kept)]  # stock's kept clones
             if left:
                 print(f"{PROG}: warning: the runs left databases behind (dropped now): "
                       f"{', '.join(left)}", file=sys.stderr, flush=True)

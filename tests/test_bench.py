@@ -49,13 +49,16 @@ def test_generated_migrations_match_the_models(tmp_path: Path) -> None:
 
 
 @pytest.mark.e2e
-def test_compare_runs_both_runners_and_prints_the_ratio_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("keepdb", [False, True], ids=["fresh", "keepdb"])
+def test_compare_runs_both_runners_and_prints_the_ratio_line(tmp_path: Path, keepdb: bool) -> None:
     pytest.importorskip("psycopg", reason="bench/ uses psycopg 3 (the tox env has psycopg2 only)")
     server_url()
     before = _bench_databases()
+    logs = tmp_path / "logs"
     run = subprocess.run(
         [sys.executable, str(BENCH / "compare.py"), "--tables", "6", "--parallel", "2",
-         "--rounds", "1", "--projects", str(tmp_path)],
+         "--rounds", "1", "--projects", str(tmp_path / "projects"), "--logs", str(logs),
+         *(["--keepdb"] if keepdb else [])],
         cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600,
         stdin=subprocess.DEVNULL,
     )
@@ -64,5 +67,10 @@ def test_compare_runs_both_runners_and_prints_the_ratio_line(tmp_path: Path) -> 
     assert "first run: creating" not in output  # this interpreter has the dependencies
     last = run.stdout.strip().splitlines()[-1]
     number = r"\d+(?:\.\d+)?"
-    assert re.fullmatch(rf"ratio setup={number} teardown={number} total={number}", last), output
+    # A warm stock run has nothing to tear down (0 s): no ratio to give.
+    teardown = rf"(?:{number}|n/a)" if keepdb else number
+    assert re.fullmatch(rf"ratio setup={number} teardown={teardown} total={number}", last), output
     assert _bench_databases() == before
+    schemaiso_log = (logs / "round1-schemaiso.log").read_text()
+    assert ("migrate skipped" in schemaiso_log) == keepdb, schemaiso_log
+    assert ("warming up" in output) == keepdb, output

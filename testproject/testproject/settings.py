@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "isolation",
     "serialproof",
     "demo_failures",
+    "schemaiso",  # for `manage.py schemaiso list|prune`; the runner does not need it
 ]
 if os.environ.get("TESTPROJECT_GIS") == "1":
     INSTALLED_APPS += ["django.contrib.gis", "places"]

@@ -9,6 +9,7 @@ from it per worker, and the test database dropped (schemas with it) at the end.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,7 +19,7 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db import OperationalError as DjangoOperationalError
 from django.db.backends.base.base import NO_DB_ALIAS
 
-from .. import cleanup, clone, fingerprint
+from .. import cleanup, clone, fingerprint, orphans
 from ..conf import get_config
 from ..errors import SchemaIsoError
 from ..naming import SchemaNames, marker, new_run_id, parse_marker, quote_ident, quote_literal
@@ -26,6 +27,7 @@ from .clone_queue import CloneQueue, default_concurrency
 from .state import STATE_KEY, SchemaState, get_state
 
 _RUN_ID: str | None = None
+_RUN_PID: int | None = None
 _INHERITED_POOLS: list[Any] = []
 
 _CREATE_EXTENSION = re.compile(
@@ -36,10 +38,19 @@ _CREATE_EXTENSION = re.compile(
 
 def run_id() -> str:
     """This process's run id, shared by every alias so one run's schemas group together."""
-    global _RUN_ID
+    global _RUN_ID, _RUN_PID
     if _RUN_ID is None:
         _RUN_ID = new_run_id()
+        _RUN_PID = os.getpid()
     return _RUN_ID
+
+
+def run_pid() -> int:
+    """The pid of the run's main process, which every marker names, also in workers:
+    a worker exits before the run ends, and the next run's prune must not take its
+    schema for an orphan while the run lives. A forked worker inherits the main
+    process's value; a spawned one is the main process's child."""
+    return _RUN_PID if _RUN_PID is not None else os.getppid()
 
 
 def extensions_into(shared: str) -> Callable[..., Any]:
@@ -253,7 +264,27 @@ class SchemaIsolationCreationMixin:
                     "without --keepdb so the test database is recreated, or drop those "
                     "objects."
                 )
+            self._prune_dead_runs(cursor.db.connection, test_database_name)
             self._create_template_schema(cursor, template, test_database_name, state)
+
+    def _prune_dead_runs(self, raw: Any, test_database_name: str) -> None:
+        """Drop schemas left by runs on this host whose process is gone (``kill -9``,
+        a crash). Never fails the run: a schema that cannot be dropped now (a lock
+        held elsewhere) is left for the next run or ``manage.py schemaiso prune``."""
+        try:
+            dropped = orphans.prune(raw)
+        except Exception as exc:  # noqa: BLE001  (cleanup of others' leftovers is best effort)
+            self.log(
+                f"schemaiso: warning: could not drop schemas of finished runs in test database "
+                f"'{test_database_name}': {str(exc).strip()}. Run `manage.py schemaiso prune`."
+            )
+            return
+        if dropped and self._verbosity >= 1:
+            shown = ", ".join(dropped[:6]) + (", ..." if len(dropped) > 6 else "")
+            self.log(
+                f"schemaiso: dropped {len(dropped)} schema(s) left by runs whose process is "
+                f"gone, in test database '{test_database_name}': {shown}"
+            )
 
     @staticmethod
     def _user_relations(cursor: Any, schema: str) -> list[str]:
@@ -293,7 +324,8 @@ class SchemaIsolationCreationMixin:
                 return
         cursor.execute(
             "CREATE SCHEMA {0}; COMMENT ON SCHEMA {0} IS {1}".format(
-                quote_ident(template), quote_literal(marker("template", state["run_id"]))
+                quote_ident(template),
+                quote_literal(marker("template", state["run_id"], pid=run_pid())),
             )
         )
 
@@ -322,7 +354,7 @@ class SchemaIsolationCreationMixin:
         """Stamp the template with this run's fingerprint, once ``migrate`` has finished:
         a template whose ``migrate`` was interrupted has none and is rebuilt."""
         state = self._require_state()
-        payload = marker("template", state["run_id"], fingerprint=self._fingerprint)
+        payload = marker("template", state["run_id"], pid=run_pid(), fingerprint=self._fingerprint)
         with self.connection.cursor() as cursor:
             cursor.execute(
                 f"COMMENT ON SCHEMA {quote_ident(state['template'])} IS {quote_literal(payload)}"
@@ -390,7 +422,8 @@ class SchemaIsolationCreationMixin:
         with raw.cursor() as cursor:
             cursor.execute(
                 "CREATE SCHEMA {0}; COMMENT ON SCHEMA {0} IS {1}".format(
-                    quote_ident(schema), quote_literal(marker(role, state["run_id"]))
+                    quote_ident(schema),
+                    quote_literal(marker(role, state["run_id"], pid=run_pid())),
                 )
             )
         clone.clone_schema(raw, plan, schema, lock_budget=lock_budget)
