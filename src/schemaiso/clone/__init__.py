@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from .dbapi import Connection, Cursor
 from .plan import read_template
+from .reset import ResetPlan, reset_schema, structure_signature
 from .run import ClonePlan, clone_schema, server_lock_budget
 from .text import quote_ident, quote_literal, split_search_path
 
@@ -34,10 +35,13 @@ __all__ = [
     "ClonePlan",
     "Connection",
     "Cursor",
+    "ResetPlan",
     "clone_schema",
     "quote_ident",
     "quote_literal",
     "read_template",
+    "reset_schema",
     "server_lock_budget",
     "split_search_path",
+    "structure_signature",
 ]

@@ -14,13 +14,14 @@ from .constraints import add_constraints_and_indexes
 from .context import PlanContext
 from .datatypes import add_collations, add_domain_locks, add_types
 from .dbapi import Connection
+from .reset import ResetPlan
 from .routines import add_functions
 from .run import ClonePlan
 from .security import add_policies, add_row_security
 from .tables import add_relations, add_sequences, add_view_locks
 from .text import TARGET, quote_literal
 from .triggers import add_rules, add_triggers
-from .units import ordered
+from .units import Unit, ordered
 
 
 def read_template(conn: Connection, template: str, shared: str = "public") -> ClonePlan:
@@ -47,14 +48,63 @@ def read_template(conn: Connection, template: str, shared: str = "public") -> Cl
     add_view_locks(ctx)
     _add_reference_locks(ctx)
     add_domain_locks(ctx)
-    steps = tuple((unit.script(), unit.lock_keys()) for unit in ordered(ctx.units))
+    units = ordered(ctx.units)
+    steps = tuple((unit.script(), unit.lock_keys()) for unit in units)
     return ClonePlan(
         template=template,
         shared=shared,
         table_count=sum(1 for rel in catalog.relations if rel.kind == "r"),
         warnings=tuple(ctx.warnings),
         steps=steps,
+        reset=_reset_plan(ctx, units),
     )
+
+
+def _reset_plan(ctx: PlanContext, units: list[Unit]) -> ResetPlan:
+    """What ``reset_schema`` needs: the tables, the template's rows and sequence values."""
+    catalog = ctx.catalog
+    data = _parents_first(ctx, [unit for unit in units if unit.key[0] == "data"])
+    seeded = {unit.key[1] for unit in data}
+    firing = sorted(
+        {ctx.relations[t.rel].name for t in catalog.triggers if t.rel in seeded}
+        | {ctx.relations[r.rel].name for r in catalog.rules if r.rel in seeded}
+    )
+    declined = (
+        f"triggers or rules on tables the template has rows in ({', '.join(firing)}) would fire"
+        if firing
+        else None
+    )
+    return ResetPlan(
+        tables=tuple(rel.name for rel in catalog.relations if rel.kind == "r"),
+        seeded=tuple(ctx.relations[oid].name for oid in sorted(seeded)),
+        copies=tuple(unit.script() for unit in data),
+        sequences=tuple(
+            (seq.name, *catalog.sequence_values[seq.oid]) for seq in catalog.sequences
+        ),
+        matviews=tuple(
+            (ctx.relations[unit.key[1]].name, ctx.relations[unit.key[1]].populated)
+            for unit in units
+            if unit.key[0] == "rel" and ctx.relations[unit.key[1]].kind == "m"
+        ),
+        declined=declined,
+    )
+
+
+def _parents_first(ctx: PlanContext, data: list[Unit]) -> list[Unit]:
+    """Row copies ordered so that a table referenced by a foreign key is filled before
+    the tables referencing it: during a reset the constraints exist, and one that is
+    not deferrable checks every row as it arrives. Cycles keep their plan order."""
+    pending = {unit.key[1]: unit for unit in data}
+    needs: dict[int, set[int]] = {oid: set() for oid in pending}
+    for con in ctx.catalog.constraints:
+        if con.kind == "f" and con.rel in pending and con.ref_rel in pending and con.rel != con.ref_rel:
+            needs[con.rel].add(con.ref_rel)
+    result: list[Unit] = []
+    while pending:
+        ready = [oid for oid in pending if not needs[oid] & pending.keys()]
+        for oid in ready or list(pending):  # a cycle: take the rest as planned
+            result.append(pending.pop(oid))
+    return result
 
 
 def _add_comments(ctx: PlanContext) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from schemaiso.errors import CloneError
 
 from .dbapi import Connection, Cursor, rollback
+from .reset import ResetPlan
 from .text import TARGET, TARGET_IN_LITERAL, quote_ident
 
 # Locks every clone transaction holds before doing anything (virtual and real
@@ -34,6 +35,8 @@ class ClonePlan:
     table_count: int
     warnings: tuple[str, ...]
     steps: tuple[tuple[str, frozenset[str]], ...] = field(default=(), repr=False)
+    #: How to put a used copy back into the template's state (clone.reset).
+    reset: ResetPlan | None = field(default=None, repr=False)
 
     def scripts(self, target: str, *, lock_budget: int) -> list[str]:
         """SQL scripts cloning into the existing schema ``target``, one per transaction.
