@@ -63,21 +63,22 @@ def read_template(conn: Connection, template: str, shared: str = "public") -> Cl
 def _reset_plan(ctx: PlanContext, units: list[Unit]) -> ResetPlan:
     """What ``reset_schema`` needs: the tables, the template's rows and sequence values."""
     catalog = ctx.catalog
-    data = _parents_first(ctx, [unit for unit in units if unit.key[0] == "data"])
-    seeded = {unit.key[1] for unit in data}
-    firing = sorted(
-        {ctx.relations[t.rel].name for t in catalog.triggers if t.rel in seeded}
-        | {ctx.relations[r.rel].name for r in catalog.rules if r.rel in seeded}
-    )
+    copies = {unit.key[1]: unit.script() for unit in units if unit.key[0] == "data"}
+    seeded = _parents_first(ctx, list(copies))
+    firing = {t.rel for t in catalog.triggers} | {r.rel for r in catalog.rules}
+    declined_by = sorted(ctx.relations[oid].name for oid in firing & set(seeded))
     declined = (
-        f"triggers or rules on tables the template has rows in ({', '.join(firing)}) would fire"
-        if firing
+        f"triggers or rules on tables the template has rows in ({', '.join(declined_by)}) "
+        "would fire"
+        if declined_by
         else None
     )
+    tables = _parents_first(ctx, [rel.oid for rel in catalog.relations if rel.kind == "r"])
     return ResetPlan(
-        tables=tuple(rel.name for rel in catalog.relations if rel.kind == "r"),
-        seeded=tuple(ctx.relations[oid].name for oid in sorted(seeded)),
-        copies=tuple(unit.script() for unit in data),
+        tables=tuple(ctx.relations[oid].name for oid in reversed(tables)),
+        with_triggers=frozenset(ctx.relations[oid].name for oid in firing),
+        seeded=tuple(ctx.relations[oid].name for oid in seeded),
+        copies=tuple(copies[oid] for oid in seeded),
         sequences=tuple(
             (seq.name, *catalog.sequence_values[seq.oid]) for seq in catalog.sequences
         ),
@@ -90,20 +91,22 @@ def _reset_plan(ctx: PlanContext, units: list[Unit]) -> ResetPlan:
     )
 
 
-def _parents_first(ctx: PlanContext, data: list[Unit]) -> list[Unit]:
-    """Row copies ordered so that a table referenced by a foreign key is filled before
-    the tables referencing it: during a reset the constraints exist, and one that is
-    not deferrable checks every row as it arrives. Cycles keep their plan order."""
-    pending = {unit.key[1]: unit for unit in data}
-    needs: dict[int, set[int]] = {oid: set() for oid in pending}
+def _parents_first(ctx: PlanContext, oids: list[int]) -> list[int]:
+    """Tables ordered so that one a foreign key references comes before the tables
+    referencing it. A reset fills tables in this order and empties them in the
+    reverse: its constraints exist, and one that is not deferrable checks every row
+    at once. Cycles keep their given order."""
+    pending = dict.fromkeys(oids)
+    needs: dict[int, set[int]] = {oid: set() for oid in oids}
     for con in ctx.catalog.constraints:
-        if con.kind == "f" and con.rel in pending and con.ref_rel in pending and con.rel != con.ref_rel:
+        if con.kind == "f" and con.rel in needs and con.ref_rel in needs and con.rel != con.ref_rel:
             needs[con.rel].add(con.ref_rel)
-    result: list[Unit] = []
+    result: list[int] = []
     while pending:
         ready = [oid for oid in pending if not needs[oid] & pending.keys()]
-        for oid in ready or list(pending):  # a cycle: take the rest as planned
-            result.append(pending.pop(oid))
+        for oid in ready or list(pending):  # a cycle: take the rest as given
+            del pending[oid]
+            result.append(oid)
     return result
 
 

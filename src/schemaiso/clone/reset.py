@@ -5,14 +5,16 @@ rolls back, ``TransactionTestCase`` flushes), but a flush also removed the rows
 migrations wrote, tests may leave committed rows behind, and sequences have
 moved on. ``reset_schema`` empties only the tables that hold rows, copies the
 template's rows back and sets every sequence to the template's value, in one
-transaction. ``TRUNCATE`` makes new files for each table it empties (about 2 ms
-a table here), so it is used on those few tables only, never on the whole schema.
+transaction. It empties them with ``DELETE``, never ``TRUNCATE``: a truncate makes
+new files for every table it empties, and its CASCADE reaches every table that
+references one of them; on the 300-model benchmark project that is 1.9 s against
+7 ms for the same 15 tables.
 
 It never repairs structure: a copy a test changed with DDL differs from the
 template in ``structure_signature`` and must be cloned again. Where a faithful
 reset cannot be promised (triggers or rules on tables that get rows back would
-fire; more dirty tables than the lock budget holds), it declines and the caller
-clones afresh.
+fire; more tables to empty than the lock budget holds; a constraint that fails),
+it declines, changing nothing, and the caller clones afresh.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 from .dbapi import Connection, Cursor, rollback
 from .text import TARGET, TARGET_IN_LITERAL, quote_ident, quote_literal
 
-# Locks taken per emptied table: the table, its TOAST table and index, a few indexes.
+# Locks taken per emptied table: the table, its TOAST table and index, its indexes.
 _LOCKS_PER_TABLE = 8
 _PROBE_CHUNK = 200
 
@@ -32,8 +34,11 @@ _PROBE_CHUNK = 200
 class ResetPlan:
     """What a reset needs from the template, prepared once with the clone plan."""
 
-    #: Every table that stores rows of its own (plain tables, partitions, children).
+    #: Every table that stores rows of its own (plain tables, partitions, children),
+    #: tables referencing others by foreign key before the tables they reference.
     tables: tuple[str, ...]
+    #: Tables with triggers or rules, which a DELETE or INSERT would fire.
+    with_triggers: frozenset[str]
     #: The tables the template has rows in, and the SQL copying them (target placeholders).
     seeded: tuple[str, ...]
     copies: tuple[str, ...]
@@ -59,7 +64,9 @@ def structure_signature(conn: Connection, schema: str) -> str:
     SELECT md5(coalesce(string_agg(item, E'\\n' ORDER BY item), '')) FROM (
         SELECT 'rel ' || relname || ' ' || relkind::text FROM rels
         UNION ALL
-        SELECT 'col ' || r.relname || '.' || a.attname || ' ' || a.attnum || ' '
+        SELECT 'col ' || r.relname || '.' || a.attname || ' '
+               -- the position, not attnum: a clone has no dropped columns' gaps
+               || row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum) || ' '
                || CASE WHEN t.typnamespace = (SELECT oid FROM ns) THEN '.' || t.typname
                        ELSE format_type(a.atttypid, a.atttypmod) END
                || ' ' || a.attnotnull || ' ' || a.attidentity::text || ' ' || a.attgenerated::text
@@ -123,22 +130,17 @@ def reset_schema(conn: Connection, plan: ResetPlan, schema: str, shared: str,
     quoted = quote_ident(schema)
     in_literal = quoted.replace("'", "''")
     with closing(conn.cursor()) as cur:
-        dirty = sorted(set(_tables_with_rows(cur, quoted, plan.tables)) | set(plan.seeded))
-        if len(dirty) * _LOCKS_PER_TABLE > lock_budget:
+        with_rows = set(_tables_with_rows(cur, quoted, plan.tables)) | set(plan.seeded)
+        dirty = [name for name in plan.tables if name in with_rows]  # referencing first
+        if len(dirty) * _LOCKS_PER_TABLE > lock_budget or with_rows & plan.with_triggers:
             return False
         statements = [
             f"SET LOCAL search_path TO {quoted}, pg_catalog, {quote_ident(shared)}",
             "SET LOCAL row_security = off",
             "SET CONSTRAINTS ALL DEFERRED",
         ]
-        if dirty:
-            # CASCADE also empties tables whose foreign keys point at these: they hold
-            # no rows (or they would be dirty themselves), so nothing else is lost.
-            statements.append(
-                "TRUNCATE TABLE "
-                + ", ".join(f"ONLY {quoted}.{quote_ident(name)}" for name in dirty)
-                + " CASCADE"
-            )
+        # Referencing tables first: a foreign key that is not deferrable checks at once.
+        statements += [f"DELETE FROM ONLY {quoted}.{quote_ident(name)}" for name in dirty]
         statements += [
             copy.rstrip().rstrip(";").replace(TARGET, quoted).replace(TARGET_IN_LITERAL, in_literal)
             for copy in plan.copies
