@@ -136,3 +136,61 @@ def test_declines_beyond_the_lock_budget_and_changes_nothing(conn: Any) -> None:
     before = describe_schema(conn, copy)
     assert not reset_schema(conn, plan.reset, copy, "public", lock_budget=10)
     assert not diff_descriptions(before, describe_schema(conn, copy))
+
+
+# --- spares: kept copies claimed by the next run (schemaiso.spares) ----------------
+
+
+SELF_NAMING_SQL = TEMPLATE_SQL + """
+CREATE FUNCTION kinds() RETURNS bigint LANGUAGE sql SET search_path = {schema}, public
+    AS 'SELECT count(*) FROM kind';
+"""
+
+
+def _keep_one(conn: Any, plan: Any, prefix: str) -> str:
+    from schemaiso import spares
+
+    copy = clone_into(conn, plan)
+    run(conn, DIRTY_SQL.format(schema=copy))
+    (spare,) = spares.keep(conn, [copy], prefix=prefix, run_id="0badf00d", stamp="tpl1")
+    return spare
+
+
+def test_a_claimed_spare_is_the_template_again_under_its_new_name(conn: Any) -> None:
+    from schemaiso import spares
+
+    template = build_template(conn, SELF_NAMING_SQL)
+    plan = read_template(conn, template)
+    prefix = clone_support.new_name("sp")
+    spare = _keep_one(conn, plan, prefix)
+    assert spares.spares_of(conn, prefix, "tpl1") == [spare]
+    assert spares.spares_of(conn, prefix, "other") == []
+    target = clone_support.new_name("claimed")
+    old = spares.claim(
+        conn, plan, prefix=prefix, stamp="tpl1",
+        template_signature=structure_signature(conn, template), target=target,
+        target_marker='schemaiso:{"role": "worker"}', lock_budget=_budget(),
+    )
+    assert old == spare
+    differences = diff_descriptions(describe_schema(conn, template), describe_schema(conn, target))
+    assert not differences, "\n".join(differences)  # rows, sequences, and kinds()'s search_path
+    assert run(conn, f"SELECT {target}.kinds()") == [(2,)]
+    assert spares.spares_of(conn, prefix, "tpl1") == []  # taken
+
+
+def test_a_spare_changed_by_ddl_is_dropped_not_reused(conn: Any) -> None:
+    from schemaiso import spares
+
+    template = build_template(conn, TEMPLATE_SQL)
+    plan = read_template(conn, template)
+    prefix = clone_support.new_name("sp")
+    spare = _keep_one(conn, plan, prefix)
+    run(conn, f"ALTER TABLE {spare}.item ADD COLUMN added int")
+    target = clone_support.new_name("claimed")
+    assert spares.claim(
+        conn, plan, prefix=prefix, stamp="tpl1",
+        template_signature=structure_signature(conn, template), target=target,
+        target_marker='schemaiso:{"role": "worker"}', lock_budget=_budget(),
+    ) is None
+    names = {row[0] for row in run(conn, "SELECT nspname FROM pg_namespace")}
+    assert spare not in names and target not in names  # dropped; the caller clones

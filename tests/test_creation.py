@@ -134,7 +134,7 @@ def test_a_background_clone_failure_names_the_schema_and_alias(isolated_default:
     assert "already exists" in message
 
 
-def test_keepdb_teardown_drops_this_runs_schemas_and_keeps_the_template(
+def test_keepdb_teardown_keeps_this_runs_schemas_as_spares_and_the_template(
     django_db_blocker: Any,
 ) -> None:
     with django_db_blocker.unblock():
@@ -159,7 +159,10 @@ def test_keepdb_teardown_drops_this_runs_schemas_and_keeps_the_template(
                         "WHERE obj_description(oid, 'pg_namespace') LIKE 'schemaiso:%'"
                     )
                 ]
-            assert left == [state["template"]]
+            # This run's main and worker schemas, renamed for the next --keepdb run.
+            assert sorted(left)[-1] == state["template"]
+            assert len(left) == 3
+            assert all(name.startswith("schemaiso_spare_") for name in sorted(left)[:-1])
         finally:
             connection.settings_dict["TEST"] = saved_test
             with admin_connect() as admin:

@@ -181,17 +181,23 @@ def test_pdb_with_one_process(project: Project) -> None:
     assert "no worker schemas" in setup_line(run)
 
 
-def test_keepdb_keeps_the_template_only_and_the_next_run_passes(project: Project) -> None:
+def test_keepdb_keeps_the_template_and_spares_and_the_next_run_passes(project: Project) -> None:
+    def kept() -> dict[str, list[str]]:
+        """Per test database: the template, and how many spares (this run's schemas,
+        kept for the next --keepdb run)."""
+        return {
+            db: [n for n in names if not n.startswith("schemaiso_spare_")]
+            + [f"{sum(n.startswith('schemaiso_spare_') for n in names)} spares"]
+            for db, names in project.leftovers().items()
+        }
+
     first = project.manage("test", *LABELS, "--parallel", "2", "--noinput", "--keepdb")
     assert first.returncode == 0, first.explain()
-    assert project.leftovers() == {
-        db: ["schemaiso_template"] for db in project.test_databases
-    }
+    # Two workers, and the main process's schema for the serial tests.
+    assert kept() == {db: ["schemaiso_template", "3 spares"] for db in project.test_databases}
     second = project.manage("test", *LABELS, "--parallel", "3", "--noinput", "--keepdb")
     assert second.returncode == 0, second.explain()
-    assert project.leftovers() == {
-        db: ["schemaiso_template"] for db in project.test_databases
-    }
+    assert kept() == {db: ["schemaiso_template", "4 spares"] for db in project.test_databases}
 
 
 @pytest.mark.parametrize("runner", ["schemaiso.Runner", "django.test.runner.DiscoverRunner"])

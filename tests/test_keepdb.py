@@ -68,6 +68,20 @@ class Evolving:
         return [row[0] for row in rows]
 
 
+def spare_oids(project: Project, database: str | None = None) -> dict[int, str]:
+    """The kept spare schemas of a test database, by oid (a rename keeps the oid)."""
+    with admin_connect(database or f"test_{project.name}") as conn:
+        rows = conn.execute(
+            "SELECT oid::int8, nspname FROM pg_namespace WHERE nspname LIKE 'schemaiso\\_spare\\_%' "
+            "AND obj_description(oid, 'pg_namespace') LIKE 'schemaiso:%' ORDER BY nspname"
+        )
+    return {int(oid): name for oid, name in rows}
+
+
+def spares(project: Project) -> list[str]:
+    return sorted(spare_oids(project).values())
+
+
 def passed(run: Run) -> None:
     assert run.returncode == 0, run.explain()
     assert "Ran 4 tests" in run.output, run.explain()
@@ -101,7 +115,8 @@ def test_warm_run_skips_migrate_and_a_changed_migration_rebuilds(
     again = evolving.run()
     passed(again)
     assert SKIPPED in again.output, again.explain()
-    assert project.leftovers() == {f"test_{project.name}": [TEMPLATE]}
+    assert project.leftovers() == {f"test_{project.name}": sorted([TEMPLATE, *spares(project)])}
+    assert len(spares(project)) == 2
 
 
 def test_an_interrupted_migrate_is_never_reused(project: Project, tmp_path: Path) -> None:
@@ -128,3 +143,35 @@ def test_a_settings_change_rebuilds(project: Project, tmp_path: Path) -> None:
     )
     passed(renamed)
     assert f"{REBUILDING}settings changed" in renamed.output, renamed.explain()
+
+
+def test_worker_schemas_are_kept_reset_and_reused_across_worker_counts(project: Project) -> None:
+    """library's suite checks migration data, commits rows in TransactionTestCases and
+    moves sequences: every warm run must still pass on reused schemas."""
+
+    def run(parallel: int) -> Run:
+        result = project.manage("test", "library", "--parallel", str(parallel), "--noinput",
+                                "--keepdb")
+        assert result.returncode == 0, result.explain()
+        return result
+
+    run(2)
+    first = spare_oids(project)
+    assert len(first) == 2
+
+    more = run(3)  # two reused, one cloned; all three kept
+    assert "keeping 3 schema(s) of alias 'default'" in more.output, more.explain()
+    second = spare_oids(project)
+    assert len(second) == 3 and set(first) < set(second)
+
+    fewer = run(2)  # two reused, the third dropped as surplus
+    assert "dropping 1 unused" in fewer.output, fewer.explain()
+    third = spare_oids(project)
+    assert len(third) == 2 and set(third) < set(second)
+
+    # Changing what migrate produces makes every spare stale: dropped with the template.
+    changed = project.manage("test", "library", "--parallel", "2", "--noinput", "--keepdb",
+                             TESTPROJECT_WIDE_TABLES="1")
+    assert changed.returncode == 0, changed.explain()
+    assert REBUILDING in changed.output
+    assert not set(spare_oids(project)) & set(third)

@@ -15,12 +15,12 @@ import time
 from pathlib import Path
 
 from .conftest import TESTPROJECT, Project
-from .test_keepdb import TEMPLATE, Evolving, passed
+from .test_keepdb import TEMPLATE, Evolving, passed, spares
 
 
 def run_schemas(project: Project) -> list[str]:
     found = project.leftovers().get(f"test_{project.name}", [])
-    return [name for name in found if name != TEMPLATE]
+    return [name for name in found if name != TEMPLATE and not name.startswith("schemaiso_spare_")]
 
 
 def start_sleeping_run(project: Project, evolving: Evolving) -> subprocess.Popen[str]:
@@ -90,7 +90,9 @@ def test_a_killed_run_is_pruned_and_a_live_one_is_not(project: Project, tmp_path
     assert f"dropped {len(schemas)} schema(s) left by runs whose process is gone" in after.output, (
         after.explain()
     )
-    assert project.leftovers() == {f"test_{project.name}": [TEMPLATE]}
+    kept = spares(project)
+    assert len(kept) == 2  # the new run's two workers, kept for the next one
+    assert project.leftovers() == {f"test_{project.name}": sorted([TEMPLATE, *kept])}
 
 
 def test_prune_never_touches_unmarked_schemas_and_checks_its_input(

@@ -43,7 +43,7 @@ class MarkedSchema:
     def is_orphan(self, older_than: float | None = None) -> bool:
         """Whether prune may drop it: a dead run's, or any non-template schema older than
         ``older_than`` seconds when that is given (for runs on other hosts)."""
-        if self.role == "template":
+        if self.role in ("template", "spare"):
             return False
         if self.status == DEAD:
             return True

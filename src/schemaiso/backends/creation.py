@@ -19,7 +19,7 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db import OperationalError as DjangoOperationalError
 from django.db.backends.base.base import NO_DB_ALIAS
 
-from .. import cleanup, clone, fingerprint, orphans
+from .. import cleanup, clone, fingerprint, orphans, spares
 from ..conf import get_config
 from ..errors import SchemaIsoError
 from ..naming import SchemaNames, marker, new_run_id, parse_marker, quote_ident, quote_literal
@@ -95,6 +95,10 @@ class SchemaIsolationCreationMixin:
     #: True when ``--keepdb`` kept a template whose fingerprint matches: no migrate.
     _template_is_current = False
     _verbosity = 1
+    _keepdb = False
+    #: The run id that built the template in use: spares of another template are stale.
+    _template_stamp: str | None = None
+    _template_signature = ""
 
     # -- state -------------------------------------------------------------------
 
@@ -162,6 +166,7 @@ class SchemaIsolationCreationMixin:
     def _create_test_db(self, verbosity: int, autoclobber: bool, keepdb: bool = False) -> str:
         test_database_name: str = self._get_test_db_name()  # type: ignore[attr-defined]
         self._verbosity = verbosity
+        self._keepdb = keepdb
         self._preflight(test_database_name, keepdb)
         super()._create_test_db(verbosity, autoclobber, keepdb)  # type: ignore[misc]
         self._prepare_test_database(test_database_name)
@@ -328,6 +333,7 @@ class SchemaIsolationCreationMixin:
                 quote_literal(marker("template", state["run_id"], pid=run_pid())),
             )
         )
+        self._template_stamp = state["run_id"]
 
     def _kept_template_is_current(self, cursor: Any, template: str, kept: dict[str, Any]) -> bool:
         """Decide what to do with a template kept by ``--keepdb``: reuse it as it is
@@ -337,6 +343,7 @@ class SchemaIsolationCreationMixin:
         changes = fingerprint.differences(kept.get("fingerprint"), self._fingerprint)
         if not changes:
             self._template_is_current = True
+            self._template_stamp = str(kept.get("run"))
             if self._verbosity >= 1:
                 self.log(
                     f"schemaiso: alias '{alias}': template '{template}' is up to date; "
@@ -347,7 +354,9 @@ class SchemaIsolationCreationMixin:
             f"schemaiso: alias '{alias}': rebuilding template '{template}': "
             f"{'; '.join(changes)}."
         )
-        cleanup.drop_schemas(cursor.db.connection, [template])
+        raw = cursor.db.connection
+        prefix = self._require_state()["prefix"]
+        cleanup.drop_schemas(raw, [template, *spares.stale_spares(raw, prefix, None)])
         return False
 
     def _record_fingerprint(self) -> None:
@@ -396,7 +405,21 @@ class SchemaIsolationCreationMixin:
             for warning in plan.warnings:
                 self.log(f"schemaiso: warning: {warning}")
             self._clone_plan = plan
+            if self._keepdb:
+                self._template_signature = clone.structure_signature(
+                    self._raw_connection(), state["template"]
+                )
         return self._clone_plan
+
+    @property
+    def _reuses_spares(self) -> bool:
+        """With ``--keepdb``, schemas are kept as spares and reset for the next run,
+        where the plan allows a faithful reset."""
+        plan = self._clone_plan
+        return bool(
+            self._keepdb and self._template_stamp and plan is not None
+            and plan.reset is not None and not plan.reset.declined
+        )
 
     def _schema_exists(self, schema: str) -> bool:
         with self.connection.cursor() as cursor:
@@ -419,6 +442,15 @@ class SchemaIsolationCreationMixin:
         state = self._require_state()
         plan = self._clone_plan
         assert plan is not None, "read the clone plan in the main thread first"
+        if self._reuses_spares and self._template_stamp:
+            claimed = spares.claim(
+                raw, plan, prefix=state["prefix"], stamp=self._template_stamp,
+                template_signature=self._template_signature, target=schema,
+                target_marker=marker(role, state["run_id"], pid=run_pid()),
+                lock_budget=lock_budget or clone.server_lock_budget(raw),
+            )
+            if claimed is not None:
+                return
         with raw.cursor() as cursor:
             cursor.execute(
                 "CREATE SCHEMA {0}; COMMENT ON SCHEMA {0} IS {1}".format(
@@ -559,12 +591,35 @@ class SchemaIsolationCreationMixin:
         names = self._names(state)
         raw = self._raw_connection()
         schemas = cleanup.run_schemas(raw, names)
+        if self._reuses_spares and self._template_stamp:
+            self._keep_as_spares(raw, state, schemas, verbosity)
+            return
         if verbosity >= 1 and schemas:
             self.log(
                 f"schemaiso: dropping {len(schemas)} schema(s) of run {names.run_id} "
                 f"for alias '{state['alias']}'; keeping '{state['template']}'..."
             )
         cleanup.drop_schemas(raw, schemas)
+
+
+    def _keep_as_spares(
+        self, raw: Any, state: SchemaState, schemas: list[str], verbosity: int
+    ) -> None:
+        """Keep this run's schemas for the next ``--keepdb`` run (renamed to spares),
+        and drop spares beyond what this run used, or of an older template."""
+        assert self._template_stamp is not None
+        prefix = state["prefix"]
+        spares.keep(raw, schemas, prefix=prefix, run_id=state["run_id"], stamp=self._template_stamp)
+        surplus = spares.spares_of(raw, prefix, self._template_stamp)[len(schemas):]
+        stale = spares.stale_spares(raw, prefix, self._template_stamp)
+        if verbosity >= 1 and schemas:
+            self.log(
+                f"schemaiso: keeping {len(schemas)} schema(s) of alias '{state['alias']}' "
+                f"for the next --keepdb run (reset, not cloned, when it starts)"
+                + (f"; dropping {len(surplus) + len(stale)} unused" if surplus or stale else "")
+                + "."
+            )
+        cleanup.drop_schemas(raw, surplus + stale)
 
 
 @contextmanager

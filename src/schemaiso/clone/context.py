@@ -23,6 +23,9 @@ class PlanContext:
         self.source = catalog.quoted  # the template, quoted, for reading its data
         self.units: dict[Key, Unit] = {}
         self.warnings: list[str] = []
+        # Statements that name the copy's own schema (a function's SET search_path),
+        # to run again when a copy is renamed.
+        self.retarget: list[str] = []
         # (catalog, oid) of a template object -> the unit that creates it
         self.owner: dict[tuple[str, int], Key] = {}
         self.relations = {rel.oid: rel for rel in catalog.relations}

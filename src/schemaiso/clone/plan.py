@@ -57,6 +57,7 @@ def read_template(conn: Connection, template: str, shared: str = "public") -> Cl
         warnings=tuple(ctx.warnings),
         steps=steps,
         reset=_reset_plan(ctx, units),
+        retarget=tuple(ctx.retarget),
     )
 
 

@@ -41,5 +41,7 @@ def _function_search_path(ctx: PlanContext, fn: Function, keyword: str) -> list[
         items = ", ".join(
             TARGET if schema == ctx.template else quote_literal(schema) for schema in schemas
         )
-        return [f"ALTER {keyword} {TARGET}.{fn.name}({fn.args}) SET search_path TO {items}"]
+        statement = f"ALTER {keyword} {TARGET}.{fn.name}({fn.args}) SET search_path TO {items}"
+        ctx.retarget.append(statement)
+        return [statement]
     return []

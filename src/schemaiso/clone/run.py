@@ -37,6 +37,17 @@ class ClonePlan:
     steps: tuple[tuple[str, frozenset[str]], ...] = field(default=(), repr=False)
     #: How to put a used copy back into the template's state (clone.reset).
     reset: ResetPlan | None = field(default=None, repr=False)
+    #: Statements naming the copy's own schema (functions' SET search_path), run
+    #: again after a copy is renamed (see ``retarget_script``).
+    retarget: tuple[str, ...] = field(default=(), repr=False)
+
+    def retarget_script(self, target: str) -> str:
+        """SQL that points what a copy says about its own schema at ``target``."""
+        ident = quote_ident(target)
+        return "".join(
+            sql.replace(TARGET, ident).replace(TARGET_IN_LITERAL, ident.replace("'", "''")) + ";\n"
+            for sql in self.retarget
+        )
 
     def scripts(self, target: str, *, lock_budget: int) -> list[str]:
         """SQL scripts cloning into the existing schema ``target``, one per transaction.

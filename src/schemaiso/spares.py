@@ -1,0 +1,99 @@
+"""Worker schemas kept between ``--keepdb`` runs, reset instead of cloned again.
+
+At the end of a ``--keepdb`` run, this run's worker and main schemas are renamed
+to spares (``<prefix>_spare_<hex>``), stamped with the template they copy. The next
+run claims a spare by renaming it to the schema it needs: a rename is atomic, so
+two runs (or two clone threads) never get the same spare, and whoever loses the
+race just tries the next one or clones. A claimed spare is used only if its
+structure still matches the template (``structure_signature``) and
+``reset_schema`` could put its rows and sequences back; otherwise it is dropped
+and the schema is cloned afresh, so a warm run is never less faithful than a
+cold one.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from . import cleanup
+from .clone import ClonePlan, reset_schema, structure_signature
+from .naming import fit_name, marker, quote_ident, quote_literal
+
+ROLE = "spare"
+
+
+def spare_pattern(prefix: str) -> str:
+    return f"{prefix}_spare_".replace("_", r"\_") + "%"
+
+
+def spares_of(conn: Any, prefix: str, stamp: str) -> list[str]:
+    """Spare schemas that copy the template built by run ``stamp``."""
+    return [
+        name
+        for name, payload in cleanup.marked_schemas(conn, spare_pattern(prefix)).items()
+        if payload.get("role") == ROLE and payload.get("template") == stamp
+    ]
+
+
+def stale_spares(conn: Any, prefix: str, stamp: str | None) -> list[str]:
+    """Spares of any other template (rebuilt since): useless, to be dropped."""
+    return [
+        name
+        for name, payload in cleanup.marked_schemas(conn, spare_pattern(prefix)).items()
+        if payload.get("role") == ROLE and payload.get("template") != stamp
+    ]
+
+
+def _execute(conn: Any, sql: str) -> None:
+    with conn.cursor() as cursor:
+        cursor.execute(sql)
+
+
+def claim(
+    conn: Any,
+    plan: ClonePlan,
+    *,
+    prefix: str,
+    stamp: str,
+    template_signature: str,
+    target: str,
+    target_marker: str,
+    lock_budget: int,
+) -> str | None:
+    """Turn a spare into ``target``, reset to the template's state; the spare's old
+    name, or None when there was none fit to use (``target`` then does not exist)."""
+    if plan.reset is None or plan.reset.declined:
+        return None
+    for spare in spares_of(conn, prefix, stamp):
+        try:
+            _execute(conn, f"ALTER SCHEMA {quote_ident(spare)} RENAME TO {quote_ident(target)}")
+        except Exception:  # noqa: BLE001  (another run or thread took it first)
+            continue
+        retarget = plan.retarget_script(target)
+        if retarget:
+            _execute(conn, f"BEGIN;\n{retarget}COMMIT;")
+        if structure_signature(conn, target) == template_signature and reset_schema(
+            conn, plan.reset, target, plan.shared, lock_budget=lock_budget
+        ):
+            _execute(conn, f"COMMENT ON SCHEMA {quote_ident(target)} IS {quote_literal(target_marker)}")
+            return spare
+        # Changed by a test (DDL), or not resettable: it is ours, drop it and clone.
+        _execute(conn, f"COMMENT ON SCHEMA {quote_ident(target)} IS {quote_literal(target_marker)}")
+        cleanup.drop_schemas(conn, [target], lock_budget=lock_budget)
+        return None
+    return None
+
+
+def keep(conn: Any, schemas: list[str], *, prefix: str, run_id: str, stamp: str) -> list[str]:
+    """Rename this run's schemas to spares of the template ``stamp``; their new names."""
+    kept = []
+    for schema in schemas:
+        spare = fit_name(f"{prefix}_spare_{secrets.token_hex(4)}")
+        payload = marker(ROLE, run_id, template=stamp)
+        # Two statements: if the second fails, the schema still carries this run's
+        # marker, and the next run's prune drops it as a finished run's.
+        _execute(conn, f"ALTER SCHEMA {quote_ident(schema)} RENAME TO {quote_ident(spare)}")
+        _execute(conn, f"COMMENT ON SCHEMA {quote_ident(spare)} IS {quote_literal(payload)}")
+        kept.append(spare)
+    return kept
