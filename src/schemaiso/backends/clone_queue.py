@@ -58,7 +58,11 @@ class CloneQueue:
         self._connect = connect
         self._concurrency = max(1, concurrency)
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._threads: list[threading.Thread] = []
+        # Each thread with an event it sets as its very last step: Thread.is_alive()
+        # cannot be trusted after a join() that Ctrl-C interrupted (CPython marks a
+        # still running thread as stopped there; seen on 3.12.1), and teardown must
+        # know for sure that no clone connection is left before DROP DATABASE.
+        self._threads: list[tuple[threading.Thread, threading.Event]] = []
         self._lock = threading.Lock()
         self._busy: dict[int, Any] = {}  # thread ident -> raw connection in use
         self._errors: list[BaseException] = []
@@ -77,10 +81,12 @@ class CloneQueue:
         self.submitted.append(schema)
         self._jobs.put((schema, role))
         if len(self._threads) < min(self._concurrency, len(self.submitted)):
+            finished = threading.Event()
             thread = threading.Thread(
-                target=self._work, name=f"schemaiso-clone-{len(self._threads) + 1}", daemon=True
+                target=self._run, args=(finished,),
+                name=f"schemaiso-clone-{len(self._threads) + 1}", daemon=True,
             )
-            self._threads.append(thread)
+            self._threads.append((thread, finished))
             thread.start()
 
     def wait(self) -> None:
@@ -118,8 +124,9 @@ class CloneQueue:
             for _ in self._threads:
                 self._jobs.put(_STOP)
         while self._threads:
-            self._threads[0].join(0.2)  # short waits keep Ctrl-C responsive
-            if not self._threads[0].is_alive():
+            thread, finished = self._threads[0]
+            if finished.wait(0.2):  # short waits keep Ctrl-C responsive
+                thread.join()  # only the thread's own exit is left
                 self._threads.pop(0)
         self._stopping = False
 
@@ -131,6 +138,12 @@ class CloneQueue:
             if self._cancelled or self._errors:
                 continue  # drain: a failure or cancel skips what is left
             yield item
+
+    def _run(self, finished: threading.Event) -> None:
+        try:
+            self._work()
+        finally:
+            finished.set()
 
     def _work(self) -> None:
         jobs = self._next_job()
