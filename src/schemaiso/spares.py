@@ -27,22 +27,25 @@ def spare_pattern(prefix: str) -> str:
     return f"{prefix}_spare_".replace("_", r"\_") + "%"
 
 
+def by_template(conn: Any, prefix: str, stamp: str | None) -> tuple[list[str], list[str]]:
+    """(spares copying the template built by run ``stamp``, spares of any other
+    template: rebuilt since, useless, to be dropped), from one catalog read."""
+    current: list[str] = []
+    stale: list[str] = []
+    for name, payload in cleanup.marked_schemas(conn, spare_pattern(prefix)).items():
+        if payload.get("role") == ROLE:
+            (current if payload.get("template") == stamp else stale).append(name)
+    return current, stale
+
+
 def spares_of(conn: Any, prefix: str, stamp: str) -> list[str]:
     """Spare schemas that copy the template built by run ``stamp``."""
-    return [
-        name
-        for name, payload in cleanup.marked_schemas(conn, spare_pattern(prefix)).items()
-        if payload.get("role") == ROLE and payload.get("template") == stamp
-    ]
+    return by_template(conn, prefix, stamp)[0]
 
 
 def stale_spares(conn: Any, prefix: str, stamp: str | None) -> list[str]:
     """Spares of any other template (rebuilt since): useless, to be dropped."""
-    return [
-        name
-        for name, payload in cleanup.marked_schemas(conn, spare_pattern(prefix)).items()
-        if payload.get("role") == ROLE and payload.get("template") != stamp
-    ]
+    return by_template(conn, prefix, stamp)[1]
 
 
 def _execute(conn: Any, sql: str) -> None:
@@ -78,8 +81,8 @@ def claim(
         ):
             _execute(conn, f"COMMENT ON SCHEMA {quote_ident(target)} IS {quote_literal(target_marker)}")
             return spare
-        # Changed by a test (DDL), or not resettable: it is ours, drop it and clone.
-        _execute(conn, f"COMMENT ON SCHEMA {quote_ident(target)} IS {quote_literal(target_marker)}")
+        # Changed by a test (DDL), or not resettable: drop it (its spare marker proves
+        # it ours) and let the caller clone.
         cleanup.drop_schemas(conn, [target], lock_budget=lock_budget)
         return None
     return None

@@ -601,7 +601,6 @@ class SchemaIsolationCreationMixin:
             )
         cleanup.drop_schemas(raw, schemas)
 
-
     def _keep_as_spares(
         self, raw: Any, state: SchemaState, schemas: list[str], verbosity: int
     ) -> None:
@@ -610,8 +609,8 @@ class SchemaIsolationCreationMixin:
         assert self._template_stamp is not None
         prefix = state["prefix"]
         spares.keep(raw, schemas, prefix=prefix, run_id=state["run_id"], stamp=self._template_stamp)
-        surplus = spares.spares_of(raw, prefix, self._template_stamp)[len(schemas):]
-        stale = spares.stale_spares(raw, prefix, self._template_stamp)
+        current, stale = spares.by_template(raw, prefix, self._template_stamp)
+        surplus = current[len(schemas):]
         if verbosity >= 1 and schemas:
             self.log(
                 f"schemaiso: keeping {len(schemas)} schema(s) of alias '{state['alias']}' "

@@ -23,7 +23,7 @@ from contextlib import closing
 from dataclasses import dataclass
 
 from .dbapi import Connection, Cursor, rollback
-from .text import TARGET, TARGET_IN_LITERAL, quote_ident, quote_literal
+from .text import for_target, quote_ident, quote_literal
 
 # Locks taken per emptied table: the table, its TOAST table and index, its indexes.
 _LOCKS_PER_TABLE = 8
@@ -128,7 +128,6 @@ def reset_schema(conn: Connection, plan: ResetPlan, schema: str, shared: str,
     if plan.declined:
         return False
     quoted = quote_ident(schema)
-    in_literal = quoted.replace("'", "''")
     with closing(conn.cursor()) as cur:
         with_rows = set(_tables_with_rows(cur, quoted, plan.tables)) | set(plan.seeded)
         dirty = [name for name in plan.tables if name in with_rows]  # referencing first
@@ -141,10 +140,7 @@ def reset_schema(conn: Connection, plan: ResetPlan, schema: str, shared: str,
         ]
         # Referencing tables first: a foreign key that is not deferrable checks at once.
         statements += [f"DELETE FROM ONLY {quoted}.{quote_ident(name)}" for name in dirty]
-        statements += [
-            copy.rstrip().rstrip(";").replace(TARGET, quoted).replace(TARGET_IN_LITERAL, in_literal)
-            for copy in plan.copies
-        ]
+        statements += [for_target(copy.rstrip().rstrip(";"), schema) for copy in plan.copies]
         setvals = [
             f"pg_catalog.setval({quote_literal(f'{quoted}.{quote_ident(name)}')}, {last}, "
             f"{str(called).lower()})"

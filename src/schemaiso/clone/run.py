@@ -14,7 +14,7 @@ from schemaiso.errors import CloneError
 
 from .dbapi import Connection, Cursor, rollback
 from .reset import ResetPlan
-from .text import TARGET, TARGET_IN_LITERAL, quote_ident
+from .text import for_target, quote_ident
 
 # Locks every clone transaction holds before doing anything (virtual and real
 # transaction id, the target namespace, ...), kept out of the budget.
@@ -43,11 +43,7 @@ class ClonePlan:
 
     def retarget_script(self, target: str) -> str:
         """SQL that points what a copy says about its own schema at ``target``."""
-        ident = quote_ident(target)
-        return "".join(
-            sql.replace(TARGET, ident).replace(TARGET_IN_LITERAL, ident.replace("'", "''")) + ";\n"
-            for sql in self.retarget
-        )
+        return "".join(for_target(sql, target) + ";\n" for sql in self.retarget)
 
     def scripts(self, target: str, *, lock_budget: int) -> list[str]:
         """SQL scripts cloning into the existing schema ``target``, one per transaction.
@@ -73,13 +69,7 @@ class ClonePlan:
                 held = set()
             batches[-1].append(sql)
             held |= locks
-        in_literal = ident.replace("'", "''")
-        return [
-            (preamble + "".join(batch))
-            .replace(TARGET, ident)
-            .replace(TARGET_IN_LITERAL, in_literal)
-            for batch in batches
-        ]
+        return [for_target(preamble + "".join(batch), target) for batch in batches]
 
 
 def clone_schema(

@@ -18,6 +18,12 @@ TARGET = "\0target\0"  # the quoted target schema, as an identifier
 TARGET_IN_LITERAL = "\0target-in-literal\0"  # the same, inside a single-quoted string literal
 
 
+def for_target(sql: str, target: str) -> str:
+    """Prepared text with the placeholders filled in for the schema ``target``."""
+    ident = quote_ident(target)
+    return sql.replace(TARGET, ident).replace(TARGET_IN_LITERAL, ident.replace("'", "''"))
+
+
 def quote_ident(name: str) -> str:
     """Always double-quote an identifier, so no name can break out of SQL."""
     return '"' + name.replace('"', '""') + '"'
