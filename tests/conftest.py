@@ -99,6 +99,23 @@ class Run:
 
 
 @dataclass
+class Started:
+    """A ``manage.py`` subprocess still running."""
+
+    args: list[str]
+    proc: subprocess.Popen[str]
+
+    def finish(self, timeout: float = 600) -> Run:
+        try:
+            stdout, stderr = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            stdout, stderr = self.proc.communicate()
+            stderr += f"\n[killed after {timeout} s]"
+        return Run(self.args, self.proc.returncode, stdout, stderr)
+
+
+@dataclass
 class Project:
     """testproject pointed at a database name of its own on the test server."""
 
@@ -137,6 +154,19 @@ class Project:
             stdin=subprocess.DEVNULL,
         )
         return Run(list(args), proc.returncode, proc.stdout, proc.stderr)
+
+    def start(self, *args: str, **env: str) -> Started:
+        """Start ``manage.py`` without waiting for it (runs at the same time as others)."""
+        proc = subprocess.Popen(
+            [sys.executable, "manage.py", *args],
+            cwd=TESTPROJECT,
+            env=self.env(**env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
+        return Started(list(args), proc)
 
     def leftovers(self) -> dict[str, list[str]]:
         """What this project left on the server: test databases and our schemas."""

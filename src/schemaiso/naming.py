@@ -99,6 +99,12 @@ class SchemaNames:
         return fit_name(f"{self.prefix}_template")
 
     @property
+    def run_template(self) -> str:
+        """A template of this run alone, for when the shared one is in use by another
+        run and does not fit this one (other migrations, or no ``--keepdb``)."""
+        return fit_name(f"{self.prefix}_{self.run_id}_template")
+
+    @property
     def main(self) -> str:
         """The main process's schema: tests without ``--parallel`` and serial tests."""
         return fit_name(f"{self.prefix}_{self.run_id}_main")

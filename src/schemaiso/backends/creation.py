@@ -22,6 +22,7 @@ from django.db.backends.base.base import NO_DB_ALIAS
 from .. import cleanup, clone, fingerprint, orphans, spares
 from ..conf import get_config
 from ..errors import SchemaIsoError
+from ..lease import RunLease
 from ..naming import SchemaNames, marker, new_run_id, parse_marker, quote_ident, quote_literal
 from .clone_queue import CloneQueue, default_concurrency
 from .state import STATE_KEY, SchemaState, get_state
@@ -99,6 +100,10 @@ class SchemaIsolationCreationMixin:
     #: The run id that built the template in use: spares of another template are stale.
     _template_stamp: str | None = None
     _template_signature = ""
+    #: This run's locks on its test database, shared with other runs (lease.py).
+    _lease: RunLease | None = None
+    #: How many other runs were using the test database when this one set up.
+    _other_runs = 0
 
     # -- state -------------------------------------------------------------------
 
@@ -137,6 +142,8 @@ class SchemaIsolationCreationMixin:
         config = get_config()
         self._fingerprint = fingerprint.compute(self.connection.alias, self.connection.settings_dict)
         self._template_is_current = False
+        self._template_stamp = None
+        self._other_runs = 0
         names = SchemaNames(prefix=config.prefix, run_id=run_id())
         self.connection.settings_dict[STATE_KEY] = SchemaState(
             alias=self.connection.alias,
@@ -148,15 +155,23 @@ class SchemaIsolationCreationMixin:
             role="template",
             mirror=False,
         )
-        with (
-            self.connection.execute_wrapper(extensions_into(config.shared_schema)),
-            _migrate_skipped_when(lambda alias: alias == self.connection.alias
-                                  and self._template_is_current),
-        ):
-            test_database_name: str = super().create_test_db(*args, **kwargs)  # type: ignore[misc]
-        if not self._template_is_current:
-            self._move_template_extensions()
-            self._record_fingerprint()
+        try:
+            with (
+                self.connection.execute_wrapper(extensions_into(config.shared_schema)),
+                _migrate_skipped_when(lambda alias: alias == self.connection.alias
+                                      and self._template_is_current),
+            ):
+                test_database_name: str = super().create_test_db(*args, **kwargs)  # type: ignore[misc]
+            if not self._template_is_current:
+                self._move_template_extensions()
+                if self._template_stamp is not None:
+                    self._record_fingerprint()
+        except BaseException:
+            self._close_lease()
+            raise
+        if self._lease is not None:
+            self._lease.release_build()
+            self._lease.release_setup()
         if not self.defer_main_schema:
             self.use_main_schema()
         elif self.clone_main_early and self.clone_in_background:
@@ -168,9 +183,29 @@ class SchemaIsolationCreationMixin:
         self._verbosity = verbosity
         self._keepdb = keepdb
         self._preflight(test_database_name, keepdb)
-        super()._create_test_db(verbosity, autoclobber, keepdb)  # type: ignore[misc]
+        lease = self._lease = RunLease(
+            self._nodb_cursor, test_database_name, self.log  # type: ignore[attr-defined]
+        )
+        lease.acquire_setup("creating it")
+        self._other_runs = lease.other_runs()
+        if self._other_runs and verbosity >= 1:
+            self.log(
+                f"schemaiso: alias '{self.connection.alias}': test database "
+                f"'{test_database_name}' is in use by {self._other_runs} other run(s); "
+                "sharing it (this run adds and drops only its own schemas)."
+            )
+        # Django drops an existing test database unless told to keep it.
+        super()._create_test_db(  # type: ignore[misc]
+            verbosity, autoclobber, keepdb or bool(self._other_runs)
+        )
+        lease.join()
         self._prepare_test_database(test_database_name)
         return test_database_name
+
+    def _close_lease(self) -> None:
+        if self._lease is not None:
+            lease, self._lease = self._lease, None
+            lease.close()
 
     def _server_display(self) -> str:
         sd = self.connection.settings_dict
@@ -312,52 +347,112 @@ class SchemaIsolationCreationMixin:
     def _create_template_schema(
         self, cursor: Any, template: str, test_database_name: str, state: SchemaState
     ) -> None:
-        cursor.execute(
-            "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = %s",
-            [template],
-        )
-        row = cursor.fetchone()
+        """Decide which template this run migrates into, or reuses: the shared one,
+        or, when another run uses the shared one and it does not fit this run, one
+        of this run's own. Runs under the lease's setup lock, which it releases; a run
+        that builds the shared template holds the build lock until ``migrate`` ends."""
+        row = self._template_marker(cursor, template)
+        while (
+            self._keepdb and self._other_runs and self._lease is not None
+            and row is not None and self._will_fit(parse_marker(row[0]) or {})
+            and self._lease.build_in_progress()
+        ):
+            # Another run is migrating the shared template for the same migrations:
+            # reusing it beats migrating a copy of our own.
+            self._lease.wait_for_build(template)
+            self._lease.acquire_setup("choosing a template")
+            self._other_runs = self._lease.other_runs()
+            row = self._template_marker(cursor, template)
         if row is not None:
-            if parse_marker(row[0]) is None:
+            kept = parse_marker(row[0])
+            if kept is None:
                 raise SchemaIsoError(
                     f"schemaiso: schema '{template}' in test database '{test_database_name}' "
                     f"(alias '{state['alias']}') was not created by schemaiso, so it will "
                     "not be used or touched. Drop it, or set SCHEMAISO['PREFIX'] to "
                     "another name."
                 )
-            if self._kept_template_is_current(cursor, template, parse_marker(row[0]) or {}):
+            changes = fingerprint.differences(kept.get("fingerprint"), self._fingerprint)
+            if self._keepdb and not changes:
+                self._reuse_template(template, kept)
                 return
+            if self._other_runs:
+                # Still being migrated: compare with what its builder is building.
+                planned = kept.get("fingerprint") or kept.get("building")
+                changes = fingerprint.differences(planned, self._fingerprint) or changes
+                why = (f"it differs from this run's: {'; '.join(changes)}" if self._keepdb
+                       else "this run has no --keepdb, so it migrates afresh")
+                self._use_run_template(cursor, template, why, state)
+                return
+            self.log(
+                f"schemaiso: alias '{state['alias']}': rebuilding template '{template}': "
+                f"{'; '.join(changes) or 'this run has no --keepdb'}."
+            )
+            raw = cursor.db.connection
+            cleanup.drop_schemas(raw, [template, *spares.stale_spares(raw, state["prefix"], None)])
         cursor.execute(
             "CREATE SCHEMA {0}; COMMENT ON SCHEMA {0} IS {1}".format(
                 quote_ident(template),
-                quote_literal(marker("template", state["run_id"], pid=run_pid())),
+                quote_literal(marker("template", state["run_id"], pid=run_pid(),
+                                     building=self._fingerprint)),
             )
         )
         self._template_stamp = state["run_id"]
+        if self._lease is not None:
+            # Others may set up while this run migrates; whoever would reuse the
+            # template waits for the build lock instead.
+            self._lease.hold_build()
+            self._lease.release_setup()
 
-    def _kept_template_is_current(self, cursor: Any, template: str, kept: dict[str, Any]) -> bool:
-        """Decide what to do with a template kept by ``--keepdb``: reuse it as it is
-        (``migrate`` is then skipped) or drop it, with one line saying why, so that it
-        is built again from scratch."""
-        alias = self.connection.alias
-        changes = fingerprint.differences(kept.get("fingerprint"), self._fingerprint)
-        if not changes:
-            self._template_is_current = True
-            self._template_stamp = str(kept.get("run"))
-            if self._verbosity >= 1:
-                self.log(
-                    f"schemaiso: alias '{alias}': template '{template}' is up to date; "
-                    "migrate skipped."
-                )
-            return True
-        self.log(
-            f"schemaiso: alias '{alias}': rebuilding template '{template}': "
-            f"{'; '.join(changes)}."
+    def _will_fit(self, kept: dict[str, Any]) -> bool:
+        """Whether a template still being migrated is being built for this run's
+        fingerprint (its builder names it in ``building`` until ``migrate`` ends)."""
+        return not kept.get("fingerprint") and not fingerprint.differences(
+            kept.get("building"), self._fingerprint
         )
-        raw = cursor.db.connection
-        prefix = self._require_state()["prefix"]
-        cleanup.drop_schemas(raw, [template, *spares.stale_spares(raw, prefix, None)])
-        return False
+
+    @staticmethod
+    def _template_marker(cursor: Any, template: str) -> tuple[Any, ...] | None:
+        """The template's comment as a one-column row, or None when it does not exist."""
+        cursor.execute(
+            "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = %s",
+            [template],
+        )
+        row: tuple[Any, ...] | None = cursor.fetchone()
+        return row
+
+    def _reuse_template(self, template: str, kept: dict[str, Any]) -> None:
+        """Use a kept template whose fingerprint matches: ``migrate`` is skipped."""
+        self._template_is_current = True
+        self._template_stamp = str(kept.get("run"))
+        if self._lease is not None:
+            self._lease.release_setup()
+        if self._verbosity >= 1:
+            self.log(
+                f"schemaiso: alias '{self.connection.alias}': template '{template}' is up "
+                "to date; migrate skipped."
+            )
+
+    def _use_run_template(
+        self, cursor: Any, shared_template: str, why: str, state: SchemaState
+    ) -> None:
+        """Migrate into a template of this run alone: the shared one is in use by
+        another run, so it is neither rebuilt nor dropped. Never kept as spares."""
+        template = self._names(state).run_template
+        cursor.execute(
+            "CREATE SCHEMA {0}; COMMENT ON SCHEMA {0} IS {1}".format(
+                quote_ident(template),
+                quote_literal(marker("run_template", state["run_id"], pid=run_pid())),
+            )
+        )
+        self._set_state(template=template, schema=template)
+        self._template_stamp = None
+        if self._lease is not None:
+            self._lease.release_setup()
+        self.log(
+            f"schemaiso: alias '{state['alias']}': template '{shared_template}' is in use by "
+            f"another run and {why}; migrating into this run's own template '{template}'."
+        )
 
     def _record_fingerprint(self) -> None:
         """Stamp the template with this run's fingerprint, once ``migrate`` has finished:
@@ -580,11 +675,32 @@ class SchemaIsolationCreationMixin:
             # goes, or with this run's other schemas below when the database stays.
             self.connection.close()
             return None
-        if keepdb:
-            self._drop_run_schemas(state, verbosity)
-        self.connection.close()
-        self.connection.settings_dict[STATE_KEY] = None
-        return super().destroy_test_db(old_database_name, verbosity, keepdb)  # type: ignore[misc, no-any-return]
+        try:
+            others = self._leave_test_database(keepdb)
+            keep_database = keepdb or others > 0
+            if keep_database:
+                self._drop_run_schemas(state, verbosity)
+            if others and not keepdb and verbosity >= 1:
+                self.log(
+                    f"schemaiso: alias '{state['alias']}': leaving test database "
+                    f"'{self.connection.settings_dict['NAME']}' in place: {others} other "
+                    "run(s) still use it; the last one drops it."
+                )
+            self.connection.close()
+            self.connection.settings_dict[STATE_KEY] = None
+            return super().destroy_test_db(old_database_name, verbosity, keep_database)  # type: ignore[misc, no-any-return]
+        finally:
+            self._close_lease()
+
+    def _leave_test_database(self, keepdb: bool) -> int:
+        """Give up this run's claim on the test database, under the setup lock (held
+        until the lease closes, so nobody joins a database being dropped), and
+        return how many other runs still use it."""
+        if self._lease is None:
+            return 0
+        self._lease.acquire_setup("keeping its schemas" if keepdb else "dropping it")
+        self._lease.leave()
+        return self._lease.other_runs()
 
     def _drop_run_schemas(self, state: SchemaState, verbosity: int) -> None:
         """Drop every schema this run created in the kept database, in small batches."""
@@ -595,9 +711,11 @@ class SchemaIsolationCreationMixin:
             self._keep_as_spares(raw, state, schemas, verbosity)
             return
         if verbosity >= 1 and schemas:
+            shared = names.template
             self.log(
                 f"schemaiso: dropping {len(schemas)} schema(s) of run {names.run_id} "
-                f"for alias '{state['alias']}'; keeping '{state['template']}'..."
+                f"for alias '{state['alias']}'"
+                + (f"; keeping '{shared}'..." if self._template_stamp else "...")
             )
         cleanup.drop_schemas(raw, schemas)
 

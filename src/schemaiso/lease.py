@@ -1,0 +1,154 @@
+"""Runs that share one test database, kept out of each other's way by advisory locks.
+
+Two CI jobs or two developers often run the same suite against the same server at
+once, so they ask for the same test database. Every run holds a *shared* "in use"
+lock on that database's key for as long as it uses the database, and takes the
+*exclusive* "setup" lock of the same key for each decision that could hurt another
+run: creating or dropping the test database, and building or dropping the shared
+template. Under the setup lock it counts the other holders of the "in use" lock,
+on this host or any other. A run that migrates the shared template holds the
+"build" lock until ``migrate`` has finished, but not the setup lock: a run that
+would reuse that template waits for the build, any other run goes ahead.
+
+The locks live in a session of their own on the server's maintenance database
+(where Django's ``_nodb_cursor`` connects), never in the test database: that
+session must not keep ``DROP DATABASE`` from working. A run that crashes or is
+killed loses its session and so both locks; nothing is ever left locked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack
+from typing import Any
+
+#: The first key of our advisory locks ("si" + 1/2), so they never meet an
+#: application's own single-key advisory locks or each other.
+SETUP_LOCK = 0x7369_0001
+IN_USE_LOCK = 0x7369_0002
+BUILD_LOCK = 0x7369_0003
+#: How often a run waiting for the setup lock asks again (an interruptible wait,
+#: with either driver, instead of a blocking pg_advisory_lock).
+POLL_SECONDS = 0.2
+
+
+def database_key(test_database_name: str) -> int:
+    """The second lock key: a stable, non-negative 31-bit hash of the database name."""
+    return int.from_bytes(hashlib.sha1(test_database_name.encode()).digest()[:4], "big") >> 1
+
+
+class RunLease:
+    """This run's claim on one test database: its "in use" lock and the setup lock.
+
+    ``open_cursor`` is a context manager factory for a cursor on the maintenance
+    database (``creation._nodb_cursor``); the lease keeps it open until ``close``.
+    """
+
+    def __init__(
+        self,
+        open_cursor: Callable[[], AbstractContextManager[Any]],
+        test_database_name: str,
+        log: Callable[[str], None],
+    ) -> None:
+        self.test_database_name = test_database_name
+        self.key = database_key(test_database_name)
+        self._log = log
+        self._stack = ExitStack()
+        self._cursor: Any = self._stack.enter_context(open_cursor())
+        self.holds_setup = False
+        self.in_use = False
+        self.holds_build = False
+
+    def _scalar(self, sql: str, params: list[Any]) -> Any:
+        self._cursor.execute(sql, params)
+        return self._cursor.fetchone()[0]
+
+    def _try_lock(self, lock: int) -> bool:
+        return bool(self._scalar("SELECT pg_try_advisory_lock(%s, %s)", [lock, self.key]))
+
+    def _unlock(self, lock: int) -> None:
+        self._scalar("SELECT pg_advisory_unlock(%s, %s)", [lock, self.key])
+
+    def _wait_for(self, lock: int, message: str) -> None:
+        """Take ``lock``, polling, and say ``message`` once if it has to wait."""
+        told = False
+        while not self._try_lock(lock):
+            if not told:
+                self._log(message)
+                told = True
+            time.sleep(POLL_SECONDS)
+
+    def acquire_setup(self, why: str) -> None:
+        """Take the exclusive setup lock, saying once what we wait for when another
+        run holds it (it is creating or dropping the database, or choosing a template)."""
+        if not self.holds_setup:
+            self._wait_for(
+                SETUP_LOCK,
+                f"schemaiso: waiting for another run to finish setting up or tearing down "
+                f"test database '{self.test_database_name}' before {why}...",
+            )
+            self.holds_setup = True
+
+    def release_setup(self) -> None:
+        if self.holds_setup:
+            self._unlock(SETUP_LOCK)
+            self.holds_setup = False
+
+    def hold_build(self) -> None:
+        """Mark the shared template as being migrated by this run (setup lock held)."""
+        if not self.holds_build:
+            self.holds_build = self._try_lock(BUILD_LOCK)
+
+    def release_build(self) -> None:
+        if self.holds_build:
+            self._unlock(BUILD_LOCK)
+            self.holds_build = False
+
+    def build_in_progress(self) -> bool:
+        """Whether a live run is migrating the shared template right now."""
+        if self.holds_build:
+            return False
+        if not self._try_lock(BUILD_LOCK):
+            return True
+        self._unlock(BUILD_LOCK)
+        return False
+
+    def wait_for_build(self, template: str) -> None:
+        """Wait, without the setup lock, until the run migrating ``template`` is done."""
+        self.release_setup()
+        self._wait_for(
+            BUILD_LOCK,
+            f"schemaiso: waiting for another run to finish migrating template '{template}' "
+            f"in test database '{self.test_database_name}', to reuse it...",
+        )
+        self._unlock(BUILD_LOCK)
+
+    def join(self) -> None:
+        """Mark the test database as used by this run until ``leave``."""
+        if not self.in_use:
+            self._scalar("SELECT pg_advisory_lock_shared(%s, %s)", [IN_USE_LOCK, self.key])
+            self.in_use = True
+
+    def leave(self) -> None:
+        if self.in_use:
+            self._scalar("SELECT pg_advisory_unlock_shared(%s, %s)", [IN_USE_LOCK, self.key])
+            self.in_use = False
+
+    def other_runs(self) -> int:
+        """How many other sessions, from any host, hold the "in use" lock now."""
+        return int(
+            self._scalar(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+                "AND classid = %s::int8::oid AND objid = %s::int8::oid AND objsubid = 2 "
+                "AND pid <> pg_backend_pid()",
+                [IN_USE_LOCK, self.key],
+            )
+        )
+
+    def close(self) -> None:
+        """End the session, which releases whatever it still holds."""
+        self.holds_setup = self.in_use = self.holds_build = False
+        self._stack.close()
