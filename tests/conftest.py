@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -109,7 +110,7 @@ class Started:
         try:
             stdout, stderr = self.proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
+            os.killpg(self.proc.pid, signal.SIGKILL)  # workers too
             stdout, stderr = self.proc.communicate()
             stderr += f"\n[killed after {timeout} s]"
         return Run(self.args, self.proc.returncode, stdout, stderr)
@@ -165,6 +166,7 @@ class Project:
             stderr=subprocess.PIPE,
             text=True,
             stdin=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group, as a terminal would give it
         )
         return Started(list(args), proc)
 

@@ -16,6 +16,7 @@ from django.test.runner import ParallelTestSuite
 
 from . import activation
 from .backends.creation import wait_for_clones
+from .worker_watch import stop_on_dead_worker
 
 
 class SchemaIsolatedParallelTestSuite(ParallelTestSuite):
@@ -37,7 +38,8 @@ class SchemaIsolatedParallelTestSuite(ParallelTestSuite):
         # still needs every schema in place, and no clone thread alive at fork.
         wait_for_clones()
         activation.close_connections()
-        return super().run(result)
+        with stop_on_dead_worker(result):
+            return super().run(result)
 
 
 class MainProcessPhase(unittest.TestSuite):

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DatabaseError as DjangoDatabaseError
 from django.db import OperationalError as DjangoOperationalError
 from django.db.backends.base.base import NO_DB_ALIAS
 
@@ -52,6 +54,11 @@ def run_pid() -> int:
     schema for an orphan while the run lives. A forked worker inherits the main
     process's value; a spawned one is the main process's child."""
     return _RUN_PID if _RUN_PID is not None else os.getppid()
+
+
+def _first_line(exc: BaseException) -> str:
+    """A driver error's first line: the rest repeats it or guesses at causes."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def extensions_into(shared: str) -> Callable[..., Any]:
@@ -166,6 +173,16 @@ class SchemaIsolationCreationMixin:
                 self._move_template_extensions()
                 if self._template_stamp is not None:
                     self._record_fingerprint()
+        except (DjangoDatabaseError, self.connection.Database.DatabaseError) as exc:
+            self._close_lease()
+            if self._server_answers():
+                raise
+            raise SchemaIsoError(
+                f"schemaiso: lost PostgreSQL at {self._server_display()} while setting up "
+                f"alias '{self.connection.alias}': {_first_line(exc)}\nCheck that the "
+                "server is running and reachable, then run the tests again; what this "
+                "run created is dropped by the next run on this host."
+            ) from exc
         except BaseException:
             self._close_lease()
             raise
@@ -206,6 +223,17 @@ class SchemaIsolationCreationMixin:
         if self._lease is not None:
             lease, self._lease = self._lease, None
             lease.close()
+
+    def _server_answers(self) -> bool:
+        """Whether a new connection to the server works (after a database error)."""
+        try:
+            with warnings.catch_warnings():  # Django's "no 'postgres' database" fallback
+                warnings.simplefilter("ignore", RuntimeWarning)
+                with self._nodb_cursor() as cursor:  # type: ignore[attr-defined]
+                    cursor.execute("SELECT 1")
+        except Exception:  # noqa: BLE001  (any failure means: it does not)
+            return False
+        return True
 
     def _server_display(self) -> str:
         sd = self.connection.settings_dict
@@ -689,6 +717,15 @@ class SchemaIsolationCreationMixin:
             self.connection.close()
             self.connection.settings_dict[STATE_KEY] = None
             return super().destroy_test_db(old_database_name, verbosity, keep_database)  # type: ignore[misc, no-any-return]
+        except (DjangoDatabaseError, self.connection.Database.DatabaseError) as exc:
+            raise SchemaIsoError(
+                f"schemaiso: PostgreSQL at {self._server_display()} failed while tearing "
+                f"down alias '{state['alias']}' (test database "
+                f"'{self.connection.settings_dict['NAME']}'): {_first_line(exc)}\n"
+                "This run's schemas may be left there. Once the server answers again, "
+                "the next run on this host drops them (their process is gone), or run "
+                "`python manage.py schemaiso prune`."
+            ) from exc
         finally:
             self._close_lease()
 
