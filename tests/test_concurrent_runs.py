@@ -66,16 +66,22 @@ def passed(run: Run) -> None:
     assert "2 worker schemas" in run.output, run.explain()
 
 
+def two_at_once(first: Evolving, second: Evolving, *, keepdb: bool) -> tuple[Run, Run]:
+    """Start ``first``, then ``second`` while the first migrates; both must pass."""
+    started = start(first, keepdb=keepdb)
+    wait_until_migrating(first.project, started)
+    later = start(second, keepdb=keepdb)
+    one, two = started.finish(), later.finish()
+    passed(one)
+    passed(two)
+    return one, two
+
+
 def test_two_runs_without_keepdb_share_the_database_and_the_last_drops_it(
     project: Project, tmp_path: Path
 ) -> None:
     evolving = slow_evolving(project, tmp_path / "code")
-    first = start(evolving, keepdb=False)
-    wait_until_migrating(project, first)
-    second = start(evolving, keepdb=False)
-    one, two = first.finish(), second.finish()
-    passed(one)
-    passed(two)
+    one, two = two_at_once(evolving, evolving, keepdb=False)
 
     # The second run found the first migrating: it did not drop the database
     # (Django's autoclobber would have) and migrated a template of its own at once.
@@ -92,12 +98,7 @@ def test_two_keepdb_runs_with_the_same_migrations_migrate_once(
     project: Project, tmp_path: Path
 ) -> None:
     evolving = slow_evolving(project, tmp_path / "code")
-    first = start(evolving, keepdb=True)
-    wait_until_migrating(project, first)
-    second = start(evolving, keepdb=True)
-    one, two = first.finish(), second.finish()
-    passed(one)
-    passed(two)
+    one, two = two_at_once(evolving, evolving, keepdb=True)
 
     assert SKIPPED not in one.output, one.explain()
     assert WAITING_FOR_BUILD in two.output, two.explain()
@@ -113,12 +114,7 @@ def test_a_keepdb_run_with_other_migrations_leaves_the_running_template_alone(
 ) -> None:
     old = slow_evolving(project, tmp_path / "old")
     new = slow_evolving(project, tmp_path / "new", "added")
-    first = start(old, keepdb=True)
-    wait_until_migrating(project, first)
-    second = start(new, keepdb=True)
-    one, two = first.finish(), second.finish()
-    passed(one)
-    passed(two)
+    one, two = two_at_once(old, new, keepdb=True)
 
     assert SHARING in two.output, two.explain()
     assert (

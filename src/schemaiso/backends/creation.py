@@ -61,6 +61,15 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
+def _create_marked_schema(cursor: Any, schema: str, role: str, run: str, **extra: Any) -> None:
+    """Create ``schema`` with the marker that proves it ours, in one round trip."""
+    cursor.execute(
+        "CREATE SCHEMA {0}; COMMENT ON SCHEMA {0} IS {1}".format(
+            quote_ident(schema), quote_literal(marker(role, run, pid=run_pid(), **extra))
+        )
+    )
+
+
 def extensions_into(shared: str) -> Callable[..., Any]:
     """An execute wrapper that installs extensions into the shared schema.
 
@@ -418,13 +427,8 @@ class SchemaIsolationCreationMixin:
             )
             raw = cursor.db.connection
             cleanup.drop_schemas(raw, [template, *spares.stale_spares(raw, state["prefix"], None)])
-        cursor.execute(
-            "CREATE SCHEMA {0}; COMMENT ON SCHEMA {0} IS {1}".format(
-                quote_ident(template),
-                quote_literal(marker("template", state["run_id"], pid=run_pid(),
-                                     building=self._fingerprint)),
-            )
-        )
+        _create_marked_schema(cursor, template, "template", state["run_id"],
+                              building=self._fingerprint)
         self._template_stamp = state["run_id"]
         if self._lease is not None:
             # Others may set up while this run migrates; whoever would reuse the
@@ -467,12 +471,7 @@ class SchemaIsolationCreationMixin:
         """Migrate into a template of this run alone: the shared one is in use by
         another run, so it is neither rebuilt nor dropped. Never kept as spares."""
         template = self._names(state).run_template
-        cursor.execute(
-            "CREATE SCHEMA {0}; COMMENT ON SCHEMA {0} IS {1}".format(
-                quote_ident(template),
-                quote_literal(marker("run_template", state["run_id"], pid=run_pid())),
-            )
-        )
+        _create_marked_schema(cursor, template, "run_template", state["run_id"])
         self._set_state(template=template, schema=template)
         self._template_stamp = None
         if self._lease is not None:
@@ -575,12 +574,7 @@ class SchemaIsolationCreationMixin:
             if claimed is not None:
                 return
         with raw.cursor() as cursor:
-            cursor.execute(
-                "CREATE SCHEMA {0}; COMMENT ON SCHEMA {0} IS {1}".format(
-                    quote_ident(schema),
-                    quote_literal(marker(role, state["run_id"], pid=run_pid())),
-                )
-            )
+            _create_marked_schema(cursor, schema, role, state["run_id"])
         clone.clone_schema(raw, plan, schema, lock_budget=lock_budget)
 
     def _clone_queue(self) -> CloneQueue:
