@@ -5,94 +5,37 @@ It overrides Django's own seams (``create_test_db``, ``_clone_test_db``,
 ``set_as_test_mirror``) so that the stock ``setup_databases`` and parallel runner
 drive it: one test database, ``migrate`` into a template schema, one schema cloned
 from it per worker, and the test database dropped (schemas with it) at the end.
+Which template a run migrates into or reuses is decided in template.py; the
+run's identity and schema markers are in run_identity.py.
 """
 
 from __future__ import annotations
 
-import os
-import re
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connections
 from django.db import DatabaseError as DjangoDatabaseError
 from django.db import OperationalError as DjangoOperationalError
+from django.db import connections
 from django.db.backends.base.base import NO_DB_ALIAS
 
 from .. import cleanup, clone, fingerprint, orphans, spares
 from ..conf import get_config
 from ..errors import SchemaIsoError
 from ..lease import RunLease
-from ..naming import SchemaNames, marker, new_run_id, parse_marker, quote_ident, quote_literal
+from ..naming import SchemaNames, marker, quote_ident
 from .clone_queue import CloneQueue, default_concurrency
+from .run_identity import create_marked_schema, first_line, run_id, run_pid
 from .state import STATE_KEY, SchemaState, get_state
+from .template import TemplateChoiceMixin, extensions_into, migrate_skipped_when
 
-_RUN_ID: str | None = None
-_RUN_PID: int | None = None
 _INHERITED_POOLS: list[Any] = []
 
-_CREATE_EXTENSION = re.compile(
-    r"^\s*CREATE\s+EXTENSION\s+(?:IF\s+NOT\s+EXISTS\s+)?(?:\"[^\"]+\"|[^\s;]+)(?P<rest>[^;]*);?\s*$",
-    re.IGNORECASE | re.DOTALL,
-)
 
-
-def run_id() -> str:
-    """This process's run id, shared by every alias so one run's schemas group together."""
-    global _RUN_ID, _RUN_PID
-    if _RUN_ID is None:
-        _RUN_ID = new_run_id()
-        _RUN_PID = os.getpid()
-    return _RUN_ID
-
-
-def run_pid() -> int:
-    """The pid of the run's main process, which every marker names, also in workers:
-    a worker exits before the run ends, and the next run's prune must not take its
-    schema for an orphan while the run lives. A forked worker inherits the main
-    process's value; a spawned one is the main process's child."""
-    return _RUN_PID if _RUN_PID is not None else os.getppid()
-
-
-def _first_line(exc: BaseException) -> str:
-    """A driver error's first line: the rest repeats it or guesses at causes."""
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-
-
-def _create_marked_schema(cursor: Any, schema: str, role: str, run: str, **extra: Any) -> None:
-    """Create ``schema`` with the marker that proves it ours, in one round trip."""
-    cursor.execute(
-        "CREATE SCHEMA {0}; COMMENT ON SCHEMA {0} IS {1}".format(
-            quote_ident(schema), quote_literal(marker(role, run, pid=run_pid(), **extra))
-        )
-    )
-
-
-def extensions_into(shared: str) -> Callable[..., Any]:
-    """An execute wrapper that installs extensions into the shared schema.
-
-    ``CREATE EXTENSION x`` without ``SCHEMA`` installs into the first schema on the
-    ``search_path``, which during ``migrate`` is the template: its functions and types
-    would then be copied into every worker, or break when the template is dropped.
-    """
-
-    def wrapper(execute: Callable[..., Any], sql: Any, params: Any, many: bool, context: Any) -> Any:
-        if isinstance(sql, str):
-            match = _CREATE_EXTENSION.match(sql)
-            if match and not re.search(r"\bSCHEMA\b", match["rest"], re.IGNORECASE):
-                sql = sql.rstrip().rstrip(";") + " SCHEMA " + quote_ident(shared)
-        return execute(sql, params, many, context)
-
-    return wrapper
-
-
-class SchemaIsolationCreationMixin:
+class SchemaIsolationCreationMixin(TemplateChoiceMixin):
     """Creation on top of any PostgreSQL-family ``DatabaseCreation``."""
-
-    connection: Any
-    log: Callable[[str], None]
 
     #: The runner sets this when the main process runs no tests before teardown
     #: (everything parallel, nothing serial): then the main schema is never cloned.
@@ -107,50 +50,7 @@ class SchemaIsolationCreationMixin:
 
     _clone_plan: clone.ClonePlan | None = None
     _clones: CloneQueue | None = None
-    #: This run's fingerprint of what ``migrate`` produces (see fingerprint.py).
-    _fingerprint: dict[str, Any] = {}
-    #: True when ``--keepdb`` kept a template whose fingerprint matches: no migrate.
-    _template_is_current = False
-    _verbosity = 1
-    _keepdb = False
-    #: The run id that built the template in use: spares of another template are stale.
-    _template_stamp: str | None = None
     _template_signature = ""
-    #: This run's locks on its test database, shared with other runs (lease.py).
-    _lease: RunLease | None = None
-    #: How many other runs were using the test database when this one set up.
-    _other_runs = 0
-
-    # -- state -------------------------------------------------------------------
-
-    @property
-    def state(self) -> SchemaState | None:
-        return get_state(self.connection.settings_dict)
-
-    def _require_state(self) -> SchemaState:
-        state = self.state
-        if state is None:
-            raise SchemaIsoError(
-                f"schemaiso: alias '{self.connection.alias}' has no test schemas yet; "
-                "create the test database first."
-            )
-        return state
-
-    @staticmethod
-    def _names(state: SchemaState) -> SchemaNames:
-        return SchemaNames(prefix=state["prefix"], run_id=state["run_id"])
-
-    def _set_state(self, **changes: Any) -> None:
-        state = self._require_state()
-        self.connection.settings_dict[STATE_KEY] = {**state, **changes}
-
-    def _use_schema(self, schema: str, role: str) -> None:
-        """Point every future connection of this alias (all threads) at ``schema``."""
-        self._set_state(schema=schema, role=role)
-        self.connection.close()
-        close_pool = getattr(self.connection, "close_pool", None)
-        if close_pool is not None:
-            close_pool()
 
     # -- creating the test database and the template --------------------------
 
@@ -174,7 +74,7 @@ class SchemaIsolationCreationMixin:
         try:
             with (
                 self.connection.execute_wrapper(extensions_into(config.shared_schema)),
-                _migrate_skipped_when(lambda alias: alias == self.connection.alias
+                migrate_skipped_when(lambda alias: alias == self.connection.alias
                                       and self._template_is_current),
             ):
                 test_database_name: str = super().create_test_db(*args, **kwargs)  # type: ignore[misc]
@@ -188,7 +88,7 @@ class SchemaIsolationCreationMixin:
                 raise
             raise SchemaIsoError(
                 f"schemaiso: lost PostgreSQL at {self._server_display()} while setting up "
-                f"alias '{self.connection.alias}': {_first_line(exc)}\nCheck that the "
+                f"alias '{self.connection.alias}': {first_line(exc)}\nCheck that the "
                 "server is running and reachable, then run the tests again; what this "
                 "run created is dropped by the next run on this host."
             ) from exc
@@ -381,138 +281,6 @@ class SchemaIsolationCreationMixin:
         )
         return [row[0] for row in cursor.fetchall()]
 
-    def _create_template_schema(
-        self, cursor: Any, template: str, test_database_name: str, state: SchemaState
-    ) -> None:
-        """Decide which template this run migrates into, or reuses: the shared one,
-        or, when another run uses the shared one and it does not fit this run, one
-        of this run's own. Runs under the lease's setup lock, which it releases; a run
-        that builds the shared template holds the build lock until ``migrate`` ends."""
-        row = self._template_marker(cursor, template)
-        while (
-            self._keepdb and self._other_runs and self._lease is not None
-            and row is not None and self._will_fit(parse_marker(row[0]) or {})
-            and self._lease.build_in_progress()
-        ):
-            # Another run is migrating the shared template for the same migrations:
-            # reusing it beats migrating a copy of our own.
-            self._lease.wait_for_build(template)
-            self._lease.acquire_setup("choosing a template")
-            self._other_runs = self._lease.other_runs()
-            row = self._template_marker(cursor, template)
-        if row is not None:
-            kept = parse_marker(row[0])
-            if kept is None:
-                raise SchemaIsoError(
-                    f"schemaiso: schema '{template}' in test database '{test_database_name}' "
-                    f"(alias '{state['alias']}') was not created by schemaiso, so it will "
-                    "not be used or touched. Drop it, or set SCHEMAISO['PREFIX'] to "
-                    "another name."
-                )
-            changes = fingerprint.differences(kept.get("fingerprint"), self._fingerprint)
-            if self._keepdb and not changes:
-                self._reuse_template(template, kept)
-                return
-            if self._other_runs:
-                # Still being migrated: compare with what its builder is building.
-                planned = kept.get("fingerprint") or kept.get("building")
-                changes = fingerprint.differences(planned, self._fingerprint) or changes
-                why = (f"it differs from this run's: {'; '.join(changes)}" if self._keepdb
-                       else "this run has no --keepdb, so it migrates afresh")
-                self._use_run_template(cursor, template, why, state)
-                return
-            self.log(
-                f"schemaiso: alias '{state['alias']}': rebuilding template '{template}': "
-                f"{'; '.join(changes) or 'this run has no --keepdb'}."
-            )
-            raw = cursor.db.connection
-            cleanup.drop_schemas(raw, [template, *spares.stale_spares(raw, state["prefix"], None)])
-        _create_marked_schema(cursor, template, "template", state["run_id"],
-                              building=self._fingerprint)
-        self._template_stamp = state["run_id"]
-        if self._lease is not None:
-            # Others may set up while this run migrates; whoever would reuse the
-            # template waits for the build lock instead.
-            self._lease.hold_build()
-            self._lease.release_setup()
-
-    def _will_fit(self, kept: dict[str, Any]) -> bool:
-        """Whether a template still being migrated is being built for this run's
-        fingerprint (its builder names it in ``building`` until ``migrate`` ends)."""
-        return not kept.get("fingerprint") and not fingerprint.differences(
-            kept.get("building"), self._fingerprint
-        )
-
-    @staticmethod
-    def _template_marker(cursor: Any, template: str) -> tuple[Any, ...] | None:
-        """The template's comment as a one-column row, or None when it does not exist."""
-        cursor.execute(
-            "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = %s",
-            [template],
-        )
-        row: tuple[Any, ...] | None = cursor.fetchone()
-        return row
-
-    def _reuse_template(self, template: str, kept: dict[str, Any]) -> None:
-        """Use a kept template whose fingerprint matches: ``migrate`` is skipped."""
-        self._template_is_current = True
-        self._template_stamp = str(kept.get("run"))
-        if self._lease is not None:
-            self._lease.release_setup()
-        if self._verbosity >= 1:
-            self.log(
-                f"schemaiso: alias '{self.connection.alias}': template '{template}' is up "
-                "to date; migrate skipped."
-            )
-
-    def _use_run_template(
-        self, cursor: Any, shared_template: str, why: str, state: SchemaState
-    ) -> None:
-        """Migrate into a template of this run alone: the shared one is in use by
-        another run, so it is neither rebuilt nor dropped. Never kept as spares."""
-        template = self._names(state).run_template
-        _create_marked_schema(cursor, template, "run_template", state["run_id"])
-        self._set_state(template=template, schema=template)
-        self._template_stamp = None
-        if self._lease is not None:
-            self._lease.release_setup()
-        self.log(
-            f"schemaiso: alias '{state['alias']}': template '{shared_template}' is in use by "
-            f"another run and {why}; migrating into this run's own template '{template}'."
-        )
-
-    def _record_fingerprint(self) -> None:
-        """Stamp the template with this run's fingerprint, once ``migrate`` has finished:
-        a template whose ``migrate`` was interrupted has none and is rebuilt."""
-        state = self._require_state()
-        payload = marker("template", state["run_id"], pid=run_pid(), fingerprint=self._fingerprint)
-        with self.connection.cursor() as cursor:
-            cursor.execute(
-                f"COMMENT ON SCHEMA {quote_ident(state['template'])} IS {quote_literal(payload)}"
-            )
-
-    def _move_template_extensions(self) -> None:
-        """Move extensions that a migration installed into the template to the shared schema."""
-        state = self._require_state()
-        with self.connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT extname, extrelocatable FROM pg_extension "
-                "WHERE extnamespace = (SELECT oid FROM pg_namespace WHERE nspname = %s) "
-                "ORDER BY extname",
-                [state["template"]],
-            )
-            for name, relocatable in cursor.fetchall():
-                if not relocatable:
-                    raise SchemaIsoError(
-                        f"schemaiso: extension '{name}' was installed into the template "
-                        f"schema '{state['template']}' (alias '{state['alias']}') and cannot "
-                        f"be moved. Create it with CREATE EXTENSION {name} SCHEMA "
-                        f"{state['shared']} in the migration that needs it."
-                    )
-                cursor.execute(
-                    f"ALTER EXTENSION {quote_ident(name)} SET SCHEMA {quote_ident(state['shared'])}"
-                )
-
     # -- schemas for the main process and workers -------------------------------
 
     def _raw_connection(self) -> Any:
@@ -574,7 +342,7 @@ class SchemaIsolationCreationMixin:
             if claimed is not None:
                 return
         with raw.cursor() as cursor:
-            _create_marked_schema(cursor, schema, role, state["run_id"])
+            create_marked_schema(cursor, schema, role, state["run_id"])
         clone.clone_schema(raw, plan, schema, lock_budget=lock_budget)
 
     def _clone_queue(self) -> CloneQueue:
@@ -715,7 +483,7 @@ class SchemaIsolationCreationMixin:
             raise SchemaIsoError(
                 f"schemaiso: PostgreSQL at {self._server_display()} failed while tearing "
                 f"down alias '{state['alias']}' (test database "
-                f"'{self.connection.settings_dict['NAME']}'): {_first_line(exc)}\n"
+                f"'{self.connection.settings_dict['NAME']}'): {first_line(exc)}\n"
                 "This run's schemas may be left there. Once the server answers again, "
                 "the next run on this host drops them (their process is gone), or run "
                 "`python manage.py schemaiso prune`."
@@ -768,31 +536,6 @@ class SchemaIsolationCreationMixin:
                 + "."
             )
         cleanup.drop_schemas(raw, surplus + stale)
-
-
-@contextmanager
-def _migrate_skipped_when(skip: Callable[[str], bool]) -> Iterator[None]:
-    """Make ``call_command("migrate", database=alias)`` a no-op while ``skip(alias)``.
-
-    ``BaseDatabaseCreation.create_test_db`` calls ``migrate`` through
-    ``django.core.management.call_command``, imported when it runs; everything else
-    it does (logging, ``createcachetable``, serializing on old versions) must stay
-    as Django does it, so only that one call is skipped.
-    """
-    from django.core import management
-
-    original = management.call_command
-
-    def call_command(command_name: Any, *args: Any, **options: Any) -> Any:
-        if command_name == "migrate" and skip(options.get("database", DEFAULT_DB_ALIAS)):
-            return None
-        return original(command_name, *args, **options)
-
-    management.call_command = call_command
-    try:
-        yield
-    finally:
-        management.call_command = original
 
 
 def _isolated_creations() -> list[SchemaIsolationCreationMixin]:

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from typing import Any, TypedDict
 
+from ..errors import SchemaIsoError
+from ..naming import SchemaNames
+
 STATE_KEY = "SCHEMAISO_STATE"
 
 
@@ -44,3 +47,38 @@ def search_path(settings_dict: dict[str, Any]) -> list[str] | None:
     if state is None or not state["schema"]:
         return None
     return [state["schema"], state["shared"]]
+
+
+class StateAccessMixin:
+    """Reading and changing the alias's state, for the creation mixins."""
+
+    connection: Any
+
+    @property
+    def state(self) -> SchemaState | None:
+        return get_state(self.connection.settings_dict)
+
+    def _require_state(self) -> SchemaState:
+        state = self.state
+        if state is None:
+            raise SchemaIsoError(
+                f"schemaiso: alias '{self.connection.alias}' has no test schemas yet; "
+                "create the test database first."
+            )
+        return state
+
+    @staticmethod
+    def _names(state: SchemaState) -> SchemaNames:
+        return SchemaNames(prefix=state["prefix"], run_id=state["run_id"])
+
+    def _set_state(self, **changes: Any) -> None:
+        state = self._require_state()
+        self.connection.settings_dict[STATE_KEY] = {**state, **changes}
+
+    def _use_schema(self, schema: str, role: str) -> None:
+        """Point every future connection of this alias (all threads) at ``schema``."""
+        self._set_state(schema=schema, role=role)
+        self.connection.close()
+        close_pool = getattr(self.connection, "close_pool", None)
+        if close_pool is not None:
+            close_pool()

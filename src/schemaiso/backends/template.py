@@ -1,0 +1,222 @@
+"""Which template a run migrates into, or reuses, and what ``migrate`` does there.
+
+With ``--keepdb`` a kept template whose fingerprint matches is reused (``migrate``
+skipped); one that differs is rebuilt, unless another run uses it: then this run
+migrates a template of its own. ``CREATE EXTENSION`` during ``migrate`` is sent to
+the shared schema, and extensions that still land in the template are moved there.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.db import DEFAULT_DB_ALIAS
+
+from .. import cleanup, fingerprint, spares
+from ..errors import SchemaIsoError
+from ..lease import RunLease
+from ..naming import marker, parse_marker, quote_ident, quote_literal
+from .run_identity import create_marked_schema, run_pid
+from .state import SchemaState, StateAccessMixin
+
+_CREATE_EXTENSION = re.compile(
+    r"^\s*CREATE\s+EXTENSION\s+(?:IF\s+NOT\s+EXISTS\s+)?(?:\"[^\"]+\"|[^\s;]+)(?P<rest>[^;]*);?\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def extensions_into(shared: str) -> Callable[..., Any]:
+    """An execute wrapper that installs extensions into the shared schema.
+
+    ``CREATE EXTENSION x`` without ``SCHEMA`` installs into the first schema on the
+    ``search_path``, which during ``migrate`` is the template: its functions and types
+    would then be copied into every worker, or break when the template is dropped.
+    """
+
+    def wrapper(execute: Callable[..., Any], sql: Any, params: Any, many: bool, context: Any) -> Any:
+        if isinstance(sql, str):
+            match = _CREATE_EXTENSION.match(sql)
+            if match and not re.search(r"\bSCHEMA\b", match["rest"], re.IGNORECASE):
+                sql = sql.rstrip().rstrip(";") + " SCHEMA " + quote_ident(shared)
+        return execute(sql, params, many, context)
+
+    return wrapper
+
+
+@contextmanager
+def migrate_skipped_when(skip: Callable[[str], bool]) -> Iterator[None]:
+    """Make ``call_command("migrate", database=alias)`` a no-op while ``skip(alias)``.
+
+    ``BaseDatabaseCreation.create_test_db`` calls ``migrate`` through
+    ``django.core.management.call_command``, imported when it runs; everything else
+    it does (logging, ``createcachetable``, serializing on old versions) must stay
+    as Django does it, so only that one call is skipped.
+    """
+    from django.core import management
+
+    original = management.call_command
+
+    def call_command(command_name: Any, *args: Any, **options: Any) -> Any:
+        if command_name == "migrate" and skip(options.get("database", DEFAULT_DB_ALIAS)):
+            return None
+        return original(command_name, *args, **options)
+
+    management.call_command = call_command
+    try:
+        yield
+    finally:
+        management.call_command = original
+
+
+class TemplateChoiceMixin(StateAccessMixin):
+    """The template decision of :class:`~.creation.SchemaIsolationCreationMixin`."""
+
+    log: Callable[[str], None]
+
+    #: This run's fingerprint of what ``migrate`` produces (see fingerprint.py).
+    _fingerprint: dict[str, Any] = {}
+    #: True when ``--keepdb`` kept a template whose fingerprint matches: no migrate.
+    _template_is_current = False
+    _verbosity = 1
+    _keepdb = False
+    #: The run id that built the template in use: spares of another template are stale.
+    _template_stamp: str | None = None
+    #: This run's locks on its test database, shared with other runs (lease.py).
+    _lease: RunLease | None = None
+    #: How many other runs were using the test database when this one set up.
+    _other_runs = 0
+
+    def _create_template_schema(
+        self, cursor: Any, template: str, test_database_name: str, state: SchemaState
+    ) -> None:
+        """Decide which template this run migrates into, or reuses: the shared one,
+        or, when another run uses the shared one and it does not fit this run, one
+        of this run's own. Runs under the lease's setup lock, which it releases; a run
+        that builds the shared template holds the build lock until ``migrate`` ends."""
+        row = self._template_marker(cursor, template)
+        while (
+            self._keepdb and self._other_runs and self._lease is not None
+            and row is not None and self._will_fit(parse_marker(row[0]) or {})
+            and self._lease.build_in_progress()
+        ):
+            # Another run is migrating the shared template for the same migrations:
+            # reusing it beats migrating a copy of our own.
+            self._lease.wait_for_build(template)
+            self._lease.acquire_setup("choosing a template")
+            self._other_runs = self._lease.other_runs()
+            row = self._template_marker(cursor, template)
+        if row is not None:
+            kept = parse_marker(row[0])
+            if kept is None:
+                raise SchemaIsoError(
+                    f"schemaiso: schema '{template}' in test database '{test_database_name}' "
+                    f"(alias '{state['alias']}') was not created by schemaiso, so it will "
+                    "not be used or touched. Drop it, or set SCHEMAISO['PREFIX'] to "
+                    "another name."
+                )
+            changes = fingerprint.differences(kept.get("fingerprint"), self._fingerprint)
+            if self._keepdb and not changes:
+                self._reuse_template(template, kept)
+                return
+            if self._other_runs:
+                # Still being migrated: compare with what its builder is building.
+                planned = kept.get("fingerprint") or kept.get("building")
+                changes = fingerprint.differences(planned, self._fingerprint) or changes
+                why = (f"it differs from this run's: {'; '.join(changes)}" if self._keepdb
+                       else "this run has no --keepdb, so it migrates afresh")
+                self._use_run_template(cursor, template, why, state)
+                return
+            self.log(
+                f"schemaiso: alias '{state['alias']}': rebuilding template '{template}': "
+                f"{'; '.join(changes) or 'this run has no --keepdb'}."
+            )
+            raw = cursor.db.connection
+            cleanup.drop_schemas(raw, [template, *spares.stale_spares(raw, state["prefix"], None)])
+        create_marked_schema(cursor, template, "template", state["run_id"],
+                              building=self._fingerprint)
+        self._template_stamp = state["run_id"]
+        if self._lease is not None:
+            # Others may set up while this run migrates; whoever would reuse the
+            # template waits for the build lock instead.
+            self._lease.hold_build()
+            self._lease.release_setup()
+
+    def _will_fit(self, kept: dict[str, Any]) -> bool:
+        """Whether a template still being migrated is being built for this run's
+        fingerprint (its builder names it in ``building`` until ``migrate`` ends)."""
+        return not kept.get("fingerprint") and not fingerprint.differences(
+            kept.get("building"), self._fingerprint
+        )
+
+    @staticmethod
+    def _template_marker(cursor: Any, template: str) -> tuple[Any, ...] | None:
+        """The template's comment as a one-column row, or None when it does not exist."""
+        cursor.execute(
+            "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = %s",
+            [template],
+        )
+        row: tuple[Any, ...] | None = cursor.fetchone()
+        return row
+
+    def _reuse_template(self, template: str, kept: dict[str, Any]) -> None:
+        """Use a kept template whose fingerprint matches: ``migrate`` is skipped."""
+        self._template_is_current = True
+        self._template_stamp = str(kept.get("run"))
+        if self._lease is not None:
+            self._lease.release_setup()
+        if self._verbosity >= 1:
+            self.log(
+                f"schemaiso: alias '{self.connection.alias}': template '{template}' is up "
+                "to date; migrate skipped."
+            )
+
+    def _use_run_template(
+        self, cursor: Any, shared_template: str, why: str, state: SchemaState
+    ) -> None:
+        """Migrate into a template of this run alone: the shared one is in use by
+        another run, so it is neither rebuilt nor dropped. Never kept as spares."""
+        template = self._names(state).run_template
+        create_marked_schema(cursor, template, "run_template", state["run_id"])
+        self._set_state(template=template, schema=template)
+        self._template_stamp = None
+        if self._lease is not None:
+            self._lease.release_setup()
+        self.log(
+            f"schemaiso: alias '{state['alias']}': template '{shared_template}' is in use by "
+            f"another run and {why}; migrating into this run's own template '{template}'."
+        )
+
+    def _record_fingerprint(self) -> None:
+        """Stamp the template with this run's fingerprint, once ``migrate`` has finished:
+        a template whose ``migrate`` was interrupted has none and is rebuilt."""
+        state = self._require_state()
+        payload = marker("template", state["run_id"], pid=run_pid(), fingerprint=self._fingerprint)
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                f"COMMENT ON SCHEMA {quote_ident(state['template'])} IS {quote_literal(payload)}"
+            )
+
+    def _move_template_extensions(self) -> None:
+        """Move extensions that a migration installed into the template to the shared schema."""
+        state = self._require_state()
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT extname, extrelocatable FROM pg_extension "
+                "WHERE extnamespace = (SELECT oid FROM pg_namespace WHERE nspname = %s) "
+                "ORDER BY extname",
+                [state["template"]],
+            )
+            for name, relocatable in cursor.fetchall():
+                if not relocatable:
+                    raise SchemaIsoError(
+                        f"schemaiso: extension '{name}' was installed into the template "
+                        f"schema '{state['template']}' (alias '{state['alias']}') and cannot "
+                        f"be moved. Create it with CREATE EXTENSION {name} SCHEMA "
+                        f"{state['shared']} in the migration that needs it."
+                    )
+                cursor.execute(
+                    f"ALTER EXTENSION {quote_ident(name)} SET SCHEMA {quote_ident(state['shared'])}"
+                )
