@@ -209,3 +209,26 @@ def project(tmp_path: Path) -> Iterator[Project]:
         yield proj
     finally:
         proj.drop_everything()
+
+
+@pytest.fixture
+def role_without_createdb() -> Iterator[str]:
+    """A login role that may not create databases, dropped with what it owns."""
+    role = f"si_role_{uuid.uuid4().hex[:8]}"
+    with admin_connect() as conn:
+        conn.execute(f'CREATE ROLE "{role}" LOGIN NOCREATEDB')
+    try:
+        yield role
+    finally:
+        with admin_connect() as conn:
+            for (db,) in conn.execute("SELECT datname FROM pg_database WHERE datallowconn"):
+                with admin_connect(db) as dbconn:
+                    dbconn.execute(f'DROP OWNED BY "{role}"')
+            conn.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
+def as_role(project: Project, role: str) -> str:
+    """The project's DATABASE_URL, connecting as ``role``."""
+    parts = urlsplit(project.url)
+    netloc = f"{role}@{parts.hostname}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import socket
-import uuid
-from collections.abc import Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from .conftest import Project, Run, admin_connect
+from .conftest import Project, Run, admin_connect, as_role
 
 
 def assert_clean_error(run: Run, *fragments: str) -> None:
@@ -23,27 +20,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def role_without_createdb() -> Iterator[str]:
-    role = f"si_role_{uuid.uuid4().hex[:8]}"
-    with admin_connect() as conn:
-        conn.execute(f'CREATE ROLE "{role}" LOGIN NOCREATEDB')
-    try:
-        yield role
-    finally:
-        with admin_connect() as conn:
-            for (db,) in conn.execute("SELECT datname FROM pg_database WHERE datallowconn"):
-                with admin_connect(db) as dbconn:
-                    dbconn.execute(f'DROP OWNED BY "{role}"')
-            conn.execute(f'DROP ROLE IF EXISTS "{role}"')
-
-
-def as_role(project: Project, role: str) -> str:
-    parts = urlsplit(project.url)
-    netloc = f"{role}@{parts.hostname}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def test_unreachable_server_names_alias_and_host(project: Project) -> None:
@@ -67,6 +43,7 @@ def test_missing_createdb_names_role_database_and_grant(
         f"'test_{project.name}'",
         "alias 'default'",
         f'ALTER ROLE "{role_without_createdb}" CREATEDB',
+        "SCHEMAISO = {'EXISTING_DATABASE': True}",
     )
     assert project.leftovers() == {}
 

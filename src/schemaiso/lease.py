@@ -13,7 +13,9 @@ would reuse that template waits for the build, any other run goes ahead.
 The locks live in a session of their own on the server's maintenance database
 (where Django's ``_nodb_cursor`` connects), never in the test database: that
 session must not keep ``DROP DATABASE`` from working. A run that crashes or is
-killed loses its session and so both locks; nothing is ever left locked.
+killed loses its session and so both locks; nothing is ever left locked. Inside
+an existing database (``SCHEMAISO['EXISTING_DATABASE']``), which is never dropped,
+the session is on that database itself.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ A schema's marker names the host and pid of the run that made it. On the same ho
 a run is dead when that pid is gone, or now belongs to a process that started after
 the schema was made (the pid was reused). A run on another host cannot be checked
 from here: only an explicit age limit (``prune --older-than``) ever touches it.
-Templates are never orphans: ``--keepdb`` reuses them.
+Templates, spares and a shared schema schemaiso made are never orphans:
+``--keepdb`` reuses them.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class MarkedSchema:
     def is_orphan(self, older_than: float | None = None) -> bool:
         """Whether prune may drop it: a dead run's, or any non-template schema older than
         ``older_than`` seconds when that is given (for runs on other hosts)."""
-        if self.role in ("template", "spare"):
+        if self.role in ("template", "spare", "shared"):
             return False
         if self.status == DEAD:
             return True

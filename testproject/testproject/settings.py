@@ -6,6 +6,7 @@ Environment:
     TESTPROJECT_ENGINE   database ENGINE (default "django.db.backends.postgresql")
     TESTPROJECT_POOL     "1" enables psycopg 3 connection pooling
     TESTPROJECT_SCHEMAISO_PREFIX  sets SCHEMAISO["PREFIX"]
+    TESTPROJECT_EXISTING_DATABASE "1" sets SCHEMAISO["EXISTING_DATABASE"] = True
     TESTPROJECT_WIDE_TABLES  installs the "wide" app, whose migration creates that
                          many tables by SQL (a big schema for lock-table tests)
     TESTPROJECT_GIS      "1" installs django.contrib.gis and the "places" app;
@@ -62,8 +63,11 @@ DATABASES = {
 }
 
 TEST_RUNNER = os.environ.get("TESTPROJECT_RUNNER", "schemaiso.Runner")
+SCHEMAISO = {}
 if "TESTPROJECT_SCHEMAISO_PREFIX" in os.environ:
-    SCHEMAISO = {"PREFIX": os.environ["TESTPROJECT_SCHEMAISO_PREFIX"]}
+    SCHEMAISO["PREFIX"] = os.environ["TESTPROJECT_SCHEMAISO_PREFIX"]
+if os.environ.get("TESTPROJECT_EXISTING_DATABASE") == "1":
+    SCHEMAISO["EXISTING_DATABASE"] = True
 
 SECRET_KEY = "testproject-insecure-key-for-tests-only"
 DEBUG = False

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from django.db import DatabaseError as DjangoDatabaseError
@@ -22,10 +22,11 @@ from django.db import connections
 from django.db.backends.base.base import NO_DB_ALIAS
 
 from .. import cleanup, clone, fingerprint, orphans, spares
+from ..clone.dbapi import rollback
 from ..conf import get_config
 from ..errors import SchemaIsoError
 from ..lease import RunLease
-from ..naming import SchemaNames, marker, quote_ident
+from ..naming import SchemaNames, marker, parse_marker, quote_ident
 from .clone_queue import CloneQueue, default_concurrency
 from .run_identity import create_marked_schema, first_line, run_id, run_pid
 from .state import STATE_KEY, SchemaState, get_state
@@ -51,6 +52,10 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
     _clone_plan: clone.ClonePlan | None = None
     _clones: CloneQueue | None = None
     _template_signature = ""
+    #: Inside an existing database (SCHEMAISO['EXISTING_DATABASE']): it is never
+    #: created or dropped, and the shared schema is one of schemaiso's own.
+    _existing_database = False
+    _test_database_name = ""
 
     # -- creating the test database and the template --------------------------
 
@@ -60,12 +65,14 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
         self._template_is_current = False
         self._template_stamp = None
         self._other_runs = 0
+        self._existing_database = config.in_existing_database(self.connection.alias)
+        shared = config.shared_schema_for(self.connection.alias)
         names = SchemaNames(prefix=config.prefix, run_id=run_id())
         self.connection.settings_dict[STATE_KEY] = SchemaState(
             alias=self.connection.alias,
             prefix=config.prefix,
             run_id=names.run_id,
-            shared=config.shared_schema,
+            shared=shared,
             template=names.template,
             schema=names.template,
             role="template",
@@ -73,7 +80,7 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
         )
         try:
             with (
-                self.connection.execute_wrapper(extensions_into(config.shared_schema)),
+                self.connection.execute_wrapper(extensions_into(shared)),
                 migrate_skipped_when(lambda alias: alias == self.connection.alias
                                       and self._template_is_current),
             ):
@@ -106,13 +113,15 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
 
     def _create_test_db(self, verbosity: int, autoclobber: bool, keepdb: bool = False) -> str:
         test_database_name: str = self._get_test_db_name()  # type: ignore[attr-defined]
+        self._test_database_name = test_database_name
         self._verbosity = verbosity
         self._keepdb = keepdb
-        self._preflight(test_database_name, keepdb)
-        lease = self._lease = RunLease(
-            self._nodb_cursor, test_database_name, self.log  # type: ignore[attr-defined]
-        )
-        lease.acquire_setup("creating it")
+        if self._existing_database:
+            self._check_existing_database(test_database_name)
+        else:
+            self._preflight(test_database_name, keepdb)
+        lease = self._lease = RunLease(self._server_cursor, test_database_name, self.log)
+        lease.acquire_setup("choosing a template" if self._existing_database else "creating it")
         self._other_runs = lease.other_runs()
         if self._other_runs and verbosity >= 1:
             self.log(
@@ -120,10 +129,11 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
                 f"'{test_database_name}' is in use by {self._other_runs} other run(s); "
                 "sharing it (this run adds and drops only its own schemas)."
             )
-        # Django drops an existing test database unless told to keep it.
-        super()._create_test_db(  # type: ignore[misc]
-            verbosity, autoclobber, keepdb or bool(self._other_runs)
-        )
+        if not self._existing_database:
+            # Django drops an existing test database unless told to keep it.
+            super()._create_test_db(  # type: ignore[misc]
+                verbosity, autoclobber, keepdb or bool(self._other_runs)
+            )
         lease.join()
         self._prepare_test_database(test_database_name)
         return test_database_name
@@ -133,12 +143,24 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
             lease, self._lease = self._lease, None
             lease.close()
 
+    def _server_cursor(self) -> AbstractContextManager[Any]:
+        """A cursor for work outside the test database's schemas (the lease, checks).
+
+        Normally on the maintenance database, as Django's ``_nodb_cursor``: a
+        session there never keeps the test database from being dropped. Inside an
+        existing database, which is never dropped and may be the only one the role
+        can connect to, on that database itself.
+        """
+        if self._existing_database:
+            return self._test_db_cursor(self._test_database_name)
+        return self._nodb_cursor()  # type: ignore[attr-defined, no-any-return]
+
     def _server_answers(self) -> bool:
         """Whether a new connection to the server works (after a database error)."""
         try:
             with warnings.catch_warnings():  # Django's "no 'postgres' database" fallback
                 warnings.simplefilter("ignore", RuntimeWarning)
-                with self._nodb_cursor() as cursor:  # type: ignore[attr-defined]
+                with self._server_cursor() as cursor:
                     cursor.execute("SELECT 1")
         except Exception:  # noqa: BLE001  (any failure means: it does not)
             return False
@@ -173,7 +195,40 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
             raise SchemaIsoError(
                 f"schemaiso: role '{user}' may not create the test database "
                 f"'{test_database_name}' for alias '{alias}' (it lacks the CREATEDB "
-                f"privilege). As a superuser run: ALTER ROLE {quote_ident(user)} CREATEDB;"
+                f"privilege). As a superuser run: ALTER ROLE {quote_ident(user)} CREATEDB;\n"
+                "Where that is not possible (managed PostgreSQL), have the test database "
+                "created once, grant this role CREATE on it, and set "
+                "SCHEMAISO = {'EXISTING_DATABASE': True}: schemaiso then works in schemas "
+                "of that database and never creates or drops it (docs/settings.md)."
+            )
+
+    def _check_existing_database(self, test_database_name: str) -> None:
+        """Inside an existing database: it must exist and take our connection."""
+        alias = self.connection.alias
+        try:
+            with self._test_db_cursor(test_database_name) as cursor:
+                cursor.execute("SELECT 1")
+        except (DjangoOperationalError, self.connection.Database.OperationalError) as exc:
+            if f'"{test_database_name}" does not exist' in str(exc):
+                raise SchemaIsoError(
+                    f"schemaiso: SCHEMAISO['EXISTING_DATABASE'] is on for alias '{alias}', "
+                    f"so the tests run inside the existing database '{test_database_name}', "
+                    "but it does not exist. Set DATABASES"
+                    f"['{alias}']['TEST']['NAME'] to the database you were given, or have "
+                    f"it created: CREATE DATABASE {quote_ident(test_database_name)};"
+                ) from exc
+            raise SchemaIsoError(
+                f"schemaiso: cannot connect to the existing database '{test_database_name}' "
+                f"of alias '{alias}' at {self._server_display()} as user "
+                f"'{self.connection.settings_dict.get('USER') or '(default)'}': "
+                f"{str(exc).strip()}\nCheck DATABASES['{alias}'] (HOST, PORT, USER, "
+                "PASSWORD, TEST NAME) and that the role may CONNECT to it."
+            ) from exc
+        if self._verbosity >= 1:
+            self.log(
+                f"schemaiso: alias '{alias}': working inside the existing database "
+                f"'{test_database_name}' (SCHEMAISO['EXISTING_DATABASE']): only schemas "
+                "schemaiso creates there are used or dropped; the database stays."
             )
 
     def _detached_wrapper(self, test_database_name: str) -> Any:
@@ -227,9 +282,12 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
                     f"GRANT CREATE ON DATABASE {quote_ident(test_database_name)} TO "
                     f"{quote_ident(user)};"
                 )
-            cursor.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [shared])
-            if cursor.fetchone() is None:
-                cursor.execute("CREATE SCHEMA " + quote_ident(shared))
+            if self._existing_database:
+                self._own_shared_schema(cursor, shared, test_database_name)
+            else:
+                cursor.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [shared])
+                if cursor.fetchone() is None:
+                    cursor.execute("CREATE SCHEMA " + quote_ident(shared))
             tables = self._user_relations(cursor, shared)
             if tables:
                 shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
@@ -243,6 +301,39 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
                 )
             self._prune_dead_runs(cursor.db.connection, test_database_name)
             self._create_template_schema(cursor, template, test_database_name, state)
+
+    def _own_shared_schema(self, cursor: Any, shared: str, test_database_name: str) -> None:
+        """Inside an existing database the shared schema must be one schemaiso made:
+        ``public`` and every other schema there belong to the database's owners."""
+        alias = self.connection.alias
+        row = self._template_marker(cursor, shared)
+        if row is None:
+            create_marked_schema(cursor, shared, "shared", run_id())
+        elif (parse_marker(row[0]) or {}).get("role") != "shared":
+            raise SchemaIsoError(
+                f"schemaiso: schema '{shared}' in the existing database '{test_database_name}' "
+                f"(alias '{alias}') was not created by schemaiso as its shared schema, so it "
+                "is neither used nor touched. Set SCHEMAISO['SHARED_SCHEMA'] to a name that "
+                "does not exist yet (schemaiso creates it), or leave the key out."
+            )
+        if self._verbosity < 1:
+            return
+        cursor.execute(
+            "SELECT e.extname, n.nspname FROM pg_extension e "
+            "JOIN pg_namespace n ON n.oid = e.extnamespace "
+            "WHERE n.nspname NOT IN ('pg_catalog', %s) ORDER BY 1",
+            [shared],
+        )
+        elsewhere = cursor.fetchall()
+        if elsewhere:
+            shown = ", ".join(f"{name} (in {schema})" for name, schema in elsewhere)
+            self.log(
+                f"schemaiso: alias '{alias}': note: extension(s) {shown} were installed "
+                f"outside schemaiso's schemas; those schemas are never on a worker's "
+                "search_path, so their objects need schema-qualified names there "
+                "(e.g. public.similarity()). A migration's CREATE EXTENSION of another "
+                f"extension installs it into '{shared}'."
+            )
 
     def _prune_dead_runs(self, raw: Any, test_database_name: str) -> None:
         """Drop schemas left by runs on this host whose process is gone (``kill -9``,
@@ -467,9 +558,14 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
             return None
         try:
             others = self._leave_test_database(keepdb)
-            keep_database = keepdb or others > 0
+            keep_database = keepdb or others > 0 or self._existing_database
+            last_out_of_existing = self._existing_database and not keepdb and not others
             if keep_database:
-                self._drop_run_schemas(state, verbosity)
+                self._drop_run_schemas(
+                    state, verbosity, keeps_template=not last_out_of_existing
+                )
+            if last_out_of_existing:
+                self._drop_shared_schemas(state, verbosity)
             if others and not keepdb and verbosity >= 1:
                 self.log(
                     f"schemaiso: alias '{state['alias']}': leaving test database "
@@ -501,7 +597,9 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
         self._lease.leave()
         return self._lease.other_runs()
 
-    def _drop_run_schemas(self, state: SchemaState, verbosity: int) -> None:
+    def _drop_run_schemas(
+        self, state: SchemaState, verbosity: int, *, keeps_template: bool = True
+    ) -> None:
         """Drop every schema this run created in the kept database, in small batches."""
         names = self._names(state)
         raw = self._raw_connection()
@@ -514,9 +612,50 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
             self.log(
                 f"schemaiso: dropping {len(schemas)} schema(s) of run {names.run_id} "
                 f"for alias '{state['alias']}'"
-                + (f"; keeping '{shared}'..." if self._template_stamp else "...")
+                + (f"; keeping '{shared}'..." if self._template_stamp and keeps_template else "...")
             )
         cleanup.drop_schemas(raw, schemas)
+
+    def _drop_shared_schemas(self, state: SchemaState, verbosity: int) -> None:
+        """The last run out of an existing database without ``--keepdb`` drops what
+        runs share there (the template, spares, the shared schema): the database
+        stays, so nothing else would. The shared schema's extensions go one by one,
+        RESTRICT: an object outside our schemas that uses one keeps it, and the schema."""
+        raw = self._raw_connection()
+        prefix, shared = state["prefix"], state["shared"]
+        like = prefix.replace("_", r"\_") + r"\_%"
+        ours = [
+            name for name, payload in cleanup.marked_schemas(raw, like).items()
+            if payload.get("role") in ("template", "spare")
+        ]
+        if verbosity >= 1:
+            self.log(
+                f"schemaiso: alias '{state['alias']}': last run out of the existing database "
+                f"'{self.connection.settings_dict['NAME']}': dropping "
+                f"{', '.join([*ours, shared])}."
+            )
+        cleanup.drop_schemas(raw, ours)
+        if cleanup.marked_schemas(raw, shared.replace("_", r"\_")).get(shared, {}).get("role") != "shared":
+            return  # never drop a schema our marker does not prove ours
+        with raw.cursor() as cursor:
+            cursor.execute(
+                "SELECT e.extname FROM pg_extension e JOIN pg_namespace n "
+                "ON n.oid = e.extnamespace WHERE n.nspname = %s ORDER BY 1",
+                [shared],
+            )
+            extensions = [row[0] for row in cursor.fetchall()]
+        statements = [f"DROP EXTENSION {quote_ident(name)} RESTRICT" for name in extensions]
+        statements.append(f"DROP SCHEMA {quote_ident(shared)} RESTRICT")
+        with raw.cursor() as cursor:
+            try:
+                cursor.execute("BEGIN; " + "; ".join(statements) + "; COMMIT")
+            except self.connection.Database.Error as exc:
+                rollback(cursor)
+                self.log(
+                    f"schemaiso: warning: kept the shared schema '{shared}' of alias "
+                    f"'{state['alias']}': {first_line(exc)}"
+                )
+                return
 
     def _keep_as_spares(
         self, raw: Any, state: SchemaState, schemas: list[str], verbosity: int
