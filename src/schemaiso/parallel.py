@@ -12,11 +12,34 @@ from collections.abc import Callable
 from typing import Any
 
 import django
-from django.test.runner import ParallelTestSuite
+from django.test.runner import ParallelTestSuite, _run_subsuite  # type: ignore[attr-defined]
 
 from . import activation
-from .backends.creation import wait_for_clones
+from .backends.creation import mark_failed_schemas, wait_for_clones
 from .worker_watch import stop_on_dead_worker
+
+#: RemoteTestResult events that make a run fail (a failed subtest's carries its error last).
+_FAILING_EVENTS = {"addError", "addFailure", "addUnexpectedSuccess"}
+
+
+def _run_subsuite_marking_failures(args: Any) -> Any:
+    """Django's ``_run_subsuite``, then, in the worker, mark its schemas when a test
+    failed there, so that ``--keep-failed-schemas`` keeps them. Module level, as
+    Django's own, so that spawned workers can unpickle it."""
+    subsuite_index, events = _run_subsuite(args)
+    if any(
+        event[0] in _FAILING_EVENTS or (event[0] == "addSubTest" and event[-1] is not None)
+        for event in events
+    ):
+        mark_failed_schemas()
+    return subsuite_index, events
+
+
+def _problems(result: Any) -> int:
+    return sum(
+        len(getattr(result, name, ()))
+        for name in ("errors", "failures", "unexpectedSuccesses")
+    )
 
 
 class SchemaIsolatedParallelTestSuite(ParallelTestSuite):
@@ -26,6 +49,8 @@ class SchemaIsolatedParallelTestSuite(ParallelTestSuite):
     import everything afresh, so ``process_setup`` installs isolation there before
     Django's ``_init_worker`` points each connection at the worker's schema.
     """
+
+    run_subsuite = _run_subsuite_marking_failures
 
     def process_setup(*args: Any) -> None:  # noqa: N805
         # Django passes this function (not a bound method) to the pool initializer
@@ -58,7 +83,11 @@ class MainProcessPhase(unittest.TestSuite):
             if self.result_buffer is not None:
                 result.buffer = self.result_buffer
             self.before_run()
-        return super().run(result, debug)
+        problems = _problems(result)
+        outcome = super().run(result, debug)
+        if _problems(result) > problems:
+            mark_failed_schemas()
+        return outcome
 
 
 class PhasedSuite(unittest.TestSuite):

@@ -47,10 +47,21 @@ class SchemaIsolationMixin:
     test_suite: type[unittest.TestSuite]
     time_keeper: Any
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, keep_failed_schemas: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.serial_tags = get_config().serial_tags
         self.serial_tests: list[unittest.TestCase] = []
+        self.keep_failed_schemas = keep_failed_schemas
+
+    @classmethod
+    def add_arguments(cls, parser: Any) -> None:
+        super().add_arguments(parser)  # type: ignore[misc]
+        parser.add_argument(
+            "--keep-failed-schemas",
+            action="store_true",
+            help="Keep the schema of every worker (and of the main process) where a test "
+            "failed, with the test database, and print how to connect to it with psql.",
+        )
 
     def build_suite(self, test_labels: Any = None, **kwargs: Any) -> PhasedSuite:
         """Split serial tests out of what Django found, then partition the rest."""
@@ -100,6 +111,7 @@ class SchemaIsolationMixin:
                 connection.creation.defer_main_schema = True
                 connection.creation.clone_in_background = True
                 connection.creation.clone_main_early = runs_in_main
+                connection.creation.keep_failed_schemas = self.keep_failed_schemas
         try:
             old_config = super().setup_databases(**kwargs)  # type: ignore[misc]
         except BaseException:

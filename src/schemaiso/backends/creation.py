@@ -11,6 +11,7 @@ run's identity and schema markers are in run_identity.py.
 
 from __future__ import annotations
 
+import shlex
 import warnings
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -26,7 +27,7 @@ from ..clone.dbapi import rollback
 from ..conf import get_config
 from ..errors import SchemaIsoError
 from ..lease import RunLease
-from ..naming import SchemaNames, marker, parse_marker, quote_ident
+from ..naming import SchemaNames, marker, parse_marker, quote_ident, quote_literal
 from .clone_queue import CloneQueue, default_concurrency
 from .run_identity import create_marked_schema, first_line, run_id, run_pid
 from .state import STATE_KEY, SchemaState, get_state
@@ -52,6 +53,8 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
     _clone_plan: clone.ClonePlan | None = None
     _clones: CloneQueue | None = None
     _template_signature = ""
+    #: Set by the runner from ``--keep-failed-schemas``.
+    keep_failed_schemas = False
     #: Inside an existing database (SCHEMAISO['EXISTING_DATABASE']): it is never
     #: created or dropped, and the shared schema is one of schemaiso's own.
     _existing_database = False
@@ -77,6 +80,7 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
             schema=names.template,
             role="template",
             mirror=False,
+            keep_failed=self.keep_failed_schemas,
         )
         try:
             with (
@@ -558,14 +562,19 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
             return None
         try:
             others = self._leave_test_database(keepdb)
-            keep_database = keepdb or others > 0 or self._existing_database
-            last_out_of_existing = self._existing_database and not keepdb and not others
+            failed = self._failed_schemas(state)
+            keep_database = keepdb or others > 0 or self._existing_database or bool(failed)
+            # A kept failed schema still uses the shared schema's extensions.
+            last_out_of_existing = (
+                self._existing_database and not keepdb and not others and not failed
+            )
             if keep_database:
                 self._drop_run_schemas(
-                    state, verbosity, keeps_template=not last_out_of_existing
+                    state, verbosity, keeps_template=not last_out_of_existing, keep=failed
                 )
             if last_out_of_existing:
                 self._drop_shared_schemas(state, verbosity)
+            self._show_failed(state, failed)
             if others and not keepdb and verbosity >= 1:
                 self.log(
                     f"schemaiso: alias '{state['alias']}': leaving test database "
@@ -598,12 +607,14 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
         return self._lease.other_runs()
 
     def _drop_run_schemas(
-        self, state: SchemaState, verbosity: int, *, keeps_template: bool = True
+        self, state: SchemaState, verbosity: int, *, keeps_template: bool = True,
+        keep: list[str] | None = None,
     ) -> None:
-        """Drop every schema this run created in the kept database, in small batches."""
+        """Drop every schema this run created in the kept database, in small batches,
+        except those in ``keep``."""
         names = self._names(state)
         raw = self._raw_connection()
-        schemas = cleanup.run_schemas(raw, names)
+        schemas = [s for s in cleanup.run_schemas(raw, names) if s not in (keep or [])]
         if self._reuses_spares and self._template_stamp:
             self._keep_as_spares(raw, state, schemas, verbosity)
             return
@@ -615,6 +626,60 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
                 + (f"; keeping '{shared}'..." if self._template_stamp and keeps_template else "...")
             )
         cleanup.drop_schemas(raw, schemas)
+
+    # -- keeping the schemas of failed tests ----------------------------------------
+
+    def mark_failed(self) -> None:
+        """Mark this process's schema as one where tests failed, for teardown to keep
+        (``--keep-failed-schemas``). Never fails the run: the mark is a convenience."""
+        state = self.state
+        if state is None or state["mirror"] or not state.get("keep_failed") or not state["schema"]:
+            return
+        schema = state["schema"]
+        try:
+            with self.connection.cursor() as cursor:
+                row = self._template_marker(cursor, schema)
+                payload = parse_marker(row[0]) if row is not None else None
+                if payload is None or payload.get("failed"):
+                    return
+                role, run = payload.pop("role"), payload.pop("run")
+                cursor.execute(
+                    f"COMMENT ON SCHEMA {quote_ident(schema)} IS "
+                    + quote_literal(marker(role, run, **{**payload, "failed": True}))
+                )
+        except (DjangoDatabaseError, self.connection.Database.Error) as exc:
+            self.log(f"schemaiso: warning: could not mark schema '{schema}' as failed: "
+                     f"{first_line(exc)}")
+
+    def _failed_schemas(self, state: SchemaState) -> list[str]:
+        """This run's schemas marked by ``mark_failed``, when they are to be kept."""
+        if not state.get("keep_failed"):
+            return []
+        marked = cleanup.marked_schemas(self._raw_connection(), self._names(state).run_pattern)
+        return sorted(
+            name for name, payload in marked.items()
+            if payload.get("run") == state["run_id"] and payload.get("failed")
+        )
+
+    def _show_failed(self, state: SchemaState, failed: list[str]) -> None:
+        """Say where the kept schemas are and how to look inside (password left out)."""
+        if not failed:
+            return
+        sd = self.connection.settings_dict
+        conninfo = " ".join(
+            f"{key}={value}" for key, value in (
+                ("host", sd.get("HOST")), ("port", sd.get("PORT")),
+                ("dbname", sd["NAME"]), ("user", sd.get("USER")),
+            ) if value
+        )
+        self.log(
+            f"schemaiso: kept {len(failed)} schema(s) of alias '{state['alias']}' where tests "
+            f"failed, in test database '{sd['NAME']}' (until the next run on this host, or "
+            "`manage.py schemaiso prune`). Inspect one with:"
+        )
+        for schema in failed:
+            path = f"SET search_path TO {quote_ident(schema)}, {quote_ident(state['shared'])}"
+            self.log(f"    psql {shlex.quote(conninfo)} -c {shlex.quote(path)} -c '\\dt'")
 
     def _drop_shared_schemas(self, state: SchemaState, verbosity: int) -> None:
         """The last run out of an existing database without ``--keepdb`` drops what
@@ -689,6 +754,12 @@ def wait_for_clones() -> None:
     """Wait for every alias's background clones; the first failure is raised."""
     for creation in _isolated_creations():
         creation.wait_for_clones()
+
+
+def mark_failed_schemas() -> None:
+    """Mark the schemas this process's tests used as failed (``--keep-failed-schemas``)."""
+    for creation in _isolated_creations():
+        creation.mark_failed()
 
 
 def cancel_clones() -> None:

@@ -8,7 +8,7 @@ workers receive it pickled. Django ignores keys it does not know.
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from ..errors import SchemaIsoError
 from ..naming import SchemaNames
@@ -33,6 +33,9 @@ class SchemaState(TypedDict):
     #: True when the alias is a test mirror (or a second alias of the same
     #: database): it follows its primary and never creates or drops schemas.
     mirror: bool
+    #: ``--keep-failed-schemas``: a process whose tests failed marks its schema so
+    #: that teardown keeps it for inspection.
+    keep_failed: NotRequired[bool]
 
 
 def get_state(settings_dict: dict[str, Any]) -> SchemaState | None:
