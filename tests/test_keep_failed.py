@@ -38,6 +38,9 @@ def test_failed_worker_schema_is_kept_and_the_printed_psql_line_opens_it(project
     assert f"dbname={test_db}" in line and f'SET search_path TO "{kept[0]}", "public"' in line
     listing = run_printed(line)
     assert f"{kept[0]} | isolation_" in listing, listing
+    schemas = project.manage("schemaiso", "list")
+    kept_line = next(x for x in schemas.output.splitlines() if x.strip().startswith(kept[0]))
+    assert "worker (failed)" in kept_line, schemas.output
 
     # Without --parallel the main process's schema is the one kept.
     main = project.manage("test", "demo_failures", "isolation", "--noinput",

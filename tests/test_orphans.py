@@ -77,7 +77,7 @@ def test_a_killed_run_is_pruned_and_a_live_one_is_not(project: Project, tmp_path
         for name in schemas
     ), listing.output
     template_line = next(x for x in listing.output.splitlines() if x.strip().startswith(TEMPLATE))
-    assert " template " in template_line, listing.output
+    assert " template " in template_line and " kept " in template_line, listing.output
 
     dry = project.manage("schemaiso", "prune", "--dry-run")
     assert dry.returncode == 0, dry.explain()

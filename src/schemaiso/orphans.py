@@ -21,6 +21,10 @@ from . import cleanup
 
 #: Liveness of a run as this machine can tell it.
 LIVE, DEAD, ELSEWHERE = "live", "dead", "other host"
+#: The status of schemas kept across runs on purpose, whatever became of their run.
+KEPT = "kept"
+#: Roles of schemas that outlive their run: ``--keepdb`` reuses them.
+KEPT_ROLES = ("template", "spare", "shared")
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,8 @@ class MarkedSchema:
     fingerprint: str
     size_bytes: int
     status: str
+    #: Kept by ``--keep-failed-schemas``: tests failed in it.
+    failed: bool = False
 
     @property
     def age_seconds(self) -> float | None:
@@ -44,7 +50,7 @@ class MarkedSchema:
     def is_orphan(self, older_than: float | None = None) -> bool:
         """Whether prune may drop it: a dead run's, or any non-template schema older than
         ``older_than`` seconds when that is given (for runs on other hosts)."""
-        if self.role in ("template", "spare", "shared"):
+        if self.role in KEPT_ROLES:
             return False
         if self.status == DEAD:
             return True
@@ -112,7 +118,11 @@ def list_schemas(conn: Any) -> list[MarkedSchema]:
                 created=payload.get("created") if isinstance(payload.get("created"), (int, float)) else None,
                 fingerprint=digest,
                 size_bytes=sizes.get(name, 0),
-                status=run_status(payload.get("host"), pid, payload.get("created")),
+                failed=bool(payload.get("failed")),
+                status=(
+                    KEPT if payload.get("role") in KEPT_ROLES
+                    else run_status(payload.get("host"), pid, payload.get("created"))
+                ),
             )
         )
     return found

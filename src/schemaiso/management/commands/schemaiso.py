@@ -119,7 +119,7 @@ class Command(BaseCommand):
             return
         header = ("schema", "role", "run", "host", "pid", "status", "age", "fingerprint", "size")
         rows = [header] + [
-            (s.name, s.role, s.run_id, s.host, str(s.pid or "?"), s.status,
+            (s.name, s.role + (" (failed)" if s.failed else ""), s.run_id, s.host, str(s.pid or "?"), s.status,
              _age(s.age_seconds), s.fingerprint or "-", _size(s.size_bytes))
             for s in schemas
         ]
