@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
+
 from .conftest import Project, Run
 
 
@@ -21,11 +23,14 @@ def run_printed(command: str) -> str:
     return done.stdout
 
 
-def test_failed_worker_schema_is_kept_and_the_printed_psql_line_opens_it(project: Project) -> None:
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_failed_worker_schema_is_kept_and_the_printed_psql_line_opens_it(
+    project: Project, start_method: str
+) -> None:
     failing = {"TESTPROJECT_RUN_FAILING": "1"}
     run = project.manage(
         "test", "demo_failures", "isolation", "--parallel", "2", "--noinput",
-        "--keep-failed-schemas", **failing,
+        "--keep-failed-schemas", SCHEMAISO_START_METHOD=start_method, **failing,
     )
     assert run.returncode == 1, run.explain()
     assert "FAILED (failures=1, errors=1)" in run.output, run.explain()
