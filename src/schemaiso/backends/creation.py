@@ -21,7 +21,7 @@ from django.db import OperationalError as DjangoOperationalError
 from django.db import connections
 from django.db.backends.base.base import NO_DB_ALIAS
 
-from .. import cleanup, clone, fingerprint, orphans, spares
+from .. import cleanup, clone, fingerprint, orphans, plan_cache, spares
 from ..conf import get_config
 from ..errors import SchemaIsoError
 from ..lease import RunLease
@@ -288,18 +288,37 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
         return self.connection.connection
 
     def _plan(self) -> clone.ClonePlan:
-        """The template's clone script, read once per process after ``migrate``."""
+        """The template's clone script, read once per process after ``migrate``
+        (with ``--keepdb``, from the plan cache while the kept template is unchanged)."""
         state = self._require_state()
         if self._clone_plan is None or self._clone_plan.template != state["template"]:
-            plan = clone.read_template(self._raw_connection(), state["template"], state["shared"])
-            for warning in plan.warnings:
-                self.log(f"schemaiso: warning: {warning}")
-            self._clone_plan = plan
+            key = None
             if self._keepdb:
                 self._template_signature = clone.structure_signature(
                     self._raw_connection(), state["template"]
                 )
+                key = self._plan_key(state)
+            plan = plan_cache.load(key) if key else None
+            if plan is None:
+                plan = clone.read_template(self._raw_connection(), state["template"], state["shared"])
+                if key:
+                    plan_cache.store(key, plan)
+            for warning in plan.warnings:
+                self.log(f"schemaiso: warning: {warning}")
+            self._clone_plan = plan
         return self._clone_plan
+
+    def _plan_key(self, state: SchemaState) -> dict[str, str] | None:
+        """The plan cache key of the shared template (a run's own template is never
+        kept, so it has no stamp and is not cached)."""
+        if not self._template_stamp or state["template"] != self._names(state).template:
+            return None
+        sd = self.connection.settings_dict
+        return plan_cache.plan_key(
+            server=f"{sd.get('HOST') or ''}:{sd.get('PORT') or ''}:{self.connection.pg_version}",
+            database=sd["NAME"], template=state["template"], shared=state["shared"],
+            stamp=self._template_stamp, signature=self._template_signature,
+        )
 
     @property
     def _reuses_spares(self) -> bool:
