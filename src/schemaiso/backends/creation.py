@@ -288,21 +288,22 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
         return self.connection.connection
 
     def _plan(self) -> clone.ClonePlan:
-        """The template's clone script, read once per process after ``migrate``
-        (with ``--keepdb``, from the plan cache while the kept template is unchanged)."""
+        """The template's clone script, read once per process after ``migrate``; with
+        ``--keepdb``, from the plan cache while the kept template is the same one."""
         state = self._require_state()
         if self._clone_plan is None or self._clone_plan.template != state["template"]:
-            key = None
-            if self._keepdb:
-                self._template_signature = clone.structure_signature(
-                    self._raw_connection(), state["template"]
-                )
-                key = self._plan_key(state)
-            plan = plan_cache.load(key) if key else None
-            if plan is None:
+            key = self._plan_key(state) if self._keepdb else None
+            cached = plan_cache.load(key) if key else None
+            if cached is not None:
+                plan, self._template_signature = cached
+            else:
                 plan = clone.read_template(self._raw_connection(), state["template"], state["shared"])
+                if self._keepdb:
+                    self._template_signature = clone.structure_signature(
+                        self._raw_connection(), state["template"]
+                    )
                 if key:
-                    plan_cache.store(key, plan)
+                    plan_cache.store(key, plan, self._template_signature)
             for warning in plan.warnings:
                 self.log(f"schemaiso: warning: {warning}")
             self._clone_plan = plan
@@ -317,7 +318,7 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
         return plan_cache.plan_key(
             server=f"{sd.get('HOST') or ''}:{sd.get('PORT') or ''}:{self.connection.pg_version}",
             database=sd["NAME"], template=state["template"], shared=state["shared"],
-            stamp=self._template_stamp, signature=self._template_signature,
+            stamp=self._template_stamp,
         )
 
     @property
