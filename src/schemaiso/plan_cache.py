@@ -133,6 +133,8 @@ def _plan_to_json(plan: ClonePlan) -> dict[str, Any]:
             "sequences": [list(seq) for seq in reset.sequences],
             "matviews": [list(view) for view in reset.matviews],
             "declined": reset.declined,
+            "source": reset.source,
+            "referenced_by": [[name, list(refs)] for name, refs in reset.referenced_by],
         },
     }
 
@@ -154,5 +156,9 @@ def _plan_from_json(data: dict[str, Any]) -> ClonePlan:
             sequences=tuple((str(n), int(v), bool(c)) for n, v, c in reset["sequences"]),
             matviews=tuple((str(n), bool(p)) for n, p in reset["matviews"]),
             declined=None if reset["declined"] is None else str(reset["declined"]),
+            source=str(reset["source"]),
+            referenced_by=tuple(
+                (str(name), tuple(str(r) for r in refs)) for name, refs in reset["referenced_by"]
+            ),
         ),
     )
