@@ -100,6 +100,7 @@ class SchemaIsolationMixin:
                 connection.creation.defer_main_schema = True
                 connection.creation.clone_in_background = True
                 connection.creation.clone_main_early = runs_in_main
+                connection.creation.expected_workers = self.parallel if self.parallel > 1 else 0
         try:
             old_config = super().setup_databases(**kwargs)  # type: ignore[misc]
         except BaseException:

@@ -47,6 +47,10 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
     #: The runner sets this when the main process will run tests after the
     #: parallel phase: its schema is then cloned in the background with the workers'.
     clone_main_early = False
+    #: The runner sets this to ``--parallel`` when workers will run: a warm run then
+    #: starts claiming their schemas as soon as it has chosen its template, before
+    #: Django asks for them one by one (``_claim_workers_early``).
+    expected_workers = 0
 
     _clone_plan: clone.ClonePlan | None = None
     _clones: CloneQueue | None = None
@@ -202,9 +206,9 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
             conn.close()
 
     @contextmanager
-    def _raw_test_db_connection(self) -> Iterator[Any]:
+    def _raw_test_db_connection(self, test_database_name: str) -> Iterator[Any]:
         """A raw driver connection (autocommit) to the test database, for one clone thread."""
-        conn = self._detached_wrapper(self.connection.settings_dict["NAME"])
+        conn = self._detached_wrapper(test_database_name)
         try:
             conn.ensure_connection()
             yield conn.connection
@@ -243,6 +247,20 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
                 )
             self._prune_dead_runs(cursor.db.connection, test_database_name)
             self._create_template_schema(cursor, template, test_database_name, state)
+            self._server_version = int(cursor.db.pg_version)
+            self._claim_workers_early(cursor.db.connection, test_database_name)
+
+    def _claim_workers_early(self, raw: Any, test_database_name: str) -> None:
+        """On a warm run, queue the workers' schemas now, while Django finishes its
+        setup (``createcachetable``, the alias's own connection): claiming spares is
+        most of a warm setup. Django's ``_clone_test_db`` calls then find them queued."""
+        if not (self._template_is_current and self.clone_in_background
+                and self.expected_workers > 1):
+            return
+        state = self._require_state()
+        clones = self._clone_queue(raw, test_database_name)
+        for worker in range(1, self.expected_workers + 1):
+            clones.submit(self._names(state).worker(worker), "worker")
 
     def _prune_dead_runs(self, raw: Any, test_database_name: str) -> None:
         """Drop schemas left by runs on this host whose process is gone (``kill -9``,
@@ -287,21 +305,24 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
         self.connection.ensure_connection()
         return self.connection.connection
 
-    def _plan(self) -> clone.ClonePlan:
+    def _plan(self, raw: Any = None, test_database_name: str | None = None) -> clone.ClonePlan:
         """The template's clone script, read once per process after ``migrate``; with
-        ``--keepdb``, from the plan cache while the kept template is the same one."""
+        ``--keepdb``, from the plan cache while the kept template is the same one.
+
+        ``raw`` is a connection to the test database (default: the alias's own,
+        once Django has switched it there)."""
         state = self._require_state()
         if self._clone_plan is None or self._clone_plan.template != state["template"]:
-            key = self._plan_key(state) if self._keepdb else None
+            database = test_database_name or self.connection.settings_dict["NAME"]
+            key = self._plan_key(state, database) if self._keepdb else None
             cached = plan_cache.load(key) if key else None
             if cached is not None:
                 plan, self._template_signature = cached
             else:
-                plan = clone.read_template(self._raw_connection(), state["template"], state["shared"])
+                raw = raw or self._raw_connection()
+                plan = clone.read_template(raw, state["template"], state["shared"])
                 if self._keepdb:
-                    self._template_signature = clone.structure_signature(
-                        self._raw_connection(), state["template"]
-                    )
+                    self._template_signature = clone.structure_signature(raw, state["template"])
                 if key:
                     plan_cache.store(key, plan, self._template_signature)
             for warning in plan.warnings:
@@ -309,15 +330,15 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
             self._clone_plan = plan
         return self._clone_plan
 
-    def _plan_key(self, state: SchemaState) -> dict[str, str] | None:
+    def _plan_key(self, state: SchemaState, database: str) -> dict[str, str] | None:
         """The plan cache key of the shared template (a run's own template is never
         kept, so it has no stamp and is not cached)."""
         if not self._template_stamp or state["template"] != self._names(state).template:
             return None
         sd = self.connection.settings_dict
         return plan_cache.plan_key(
-            server=f"{sd.get('HOST') or ''}:{sd.get('PORT') or ''}:{self.connection.pg_version}",
-            database=sd["NAME"], template=state["template"], shared=state["shared"],
+            server=f"{sd.get('HOST') or ''}:{sd.get('PORT') or ''}:{self._server_version}",
+            database=database, template=state["template"], shared=state["shared"],
             stamp=self._template_stamp,
         )
 
@@ -365,11 +386,14 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
             create_marked_schema(cursor, schema, role, state["run_id"])
         clone.clone_schema(raw, plan, schema, lock_budget=lock_budget)
 
-    def _clone_queue(self) -> CloneQueue:
-        """The background cloner of this alias, sized to the server's lock table."""
+    def _clone_queue(self, raw: Any = None, test_database_name: str | None = None) -> CloneQueue:
+        """The background cloner of this alias, sized to the server's lock table.
+
+        ``raw`` and ``test_database_name`` as for ``_plan``."""
         if self._clones is None:
-            self._plan()
-            alone = clone.server_lock_budget(self._raw_connection())  # a quarter of the table
+            database = test_database_name or self.connection.settings_dict["NAME"]
+            self._plan(raw, database)
+            alone = clone.server_lock_budget(raw or self._raw_connection())  # a quarter of the table
             concurrency = get_config().clone_concurrency or default_concurrency(alone * 4)
             budget = max(1, alone // concurrency)  # = server_lock_budget(conn, concurrency)
 
@@ -385,7 +409,9 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
                         f": {str(exc).strip()}"
                     ) from exc
 
-            self._clones = CloneQueue(job, self._raw_test_db_connection, concurrency)
+            self._clones = CloneQueue(
+                job, lambda: self._raw_test_db_connection(database), concurrency
+            )
         return self._clones
 
     def wait_for_clones(self) -> None:
@@ -431,7 +457,8 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
                 f"schemaiso: cloning schema '{state['template']}' into '{schema}' "
                 f"(in the background, {clones.concurrency} at a time)"
             )
-        clones.submit(schema, "worker")
+        if schema not in clones.submitted:  # else queued by _claim_workers_early
+            clones.submit(schema, "worker")
 
     def get_test_db_clone_settings(self, suffix: str) -> dict[str, Any]:
         state = self.state
