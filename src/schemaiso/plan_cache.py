@@ -31,7 +31,8 @@ from typing import Any
 
 from .clone import ClonePlan, ResetPlan
 
-#: Files not touched for this long belong to test databases long gone.
+#: Files older than this mostly belong to test databases long gone (a live one
+#: just misses once and is written again).
 MAX_AGE_SECONDS = 14 * 24 * 3600
 _FORMAT = 1
 
