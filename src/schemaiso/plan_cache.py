@@ -141,25 +141,24 @@ def _plan_to_json(plan: ClonePlan) -> dict[str, Any]:
 
 
 def _plan_from_json(data: dict[str, Any]) -> ClonePlan:
+    """The plan back from what ``_plan_to_json`` wrote (strings stay as JSON gives them)."""
     reset = data["reset"]
     return ClonePlan(
         template=str(data["template"]),
         shared=str(data["shared"]),
         table_count=int(data["table_count"]),
-        warnings=tuple(str(w) for w in data["warnings"]),
-        steps=tuple((str(sql), frozenset(str(k) for k in locks)) for sql, locks in data["steps"]),
-        retarget=tuple(str(sql) for sql in data["retarget"]),
+        warnings=tuple(data["warnings"]),
+        steps=tuple((sql, frozenset(locks)) for sql, locks in data["steps"]),
+        retarget=tuple(data["retarget"]),
         reset=None if reset is None else ResetPlan(
-            tables=tuple(str(t) for t in reset["tables"]),
-            with_triggers=frozenset(str(t) for t in reset["with_triggers"]),
-            seeded=tuple(str(t) for t in reset["seeded"]),
-            copies=tuple(str(sql) for sql in reset["copies"]),
+            tables=tuple(reset["tables"]),
+            with_triggers=frozenset(reset["with_triggers"]),
+            seeded=tuple(reset["seeded"]),
+            copies=tuple(reset["copies"]),
             sequences=tuple((str(n), int(v), bool(c)) for n, v, c in reset["sequences"]),
             matviews=tuple((str(n), bool(p)) for n, p in reset["matviews"]),
             declined=None if reset["declined"] is None else str(reset["declined"]),
             source=str(reset["source"]),
-            referenced_by=tuple(
-                (str(name), tuple(str(r) for r in refs)) for name, refs in reset["referenced_by"]
-            ),
+            referenced_by=tuple((name, tuple(refs)) for name, refs in reset["referenced_by"]),
         ),
     )

@@ -112,10 +112,8 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
         test_database_name: str = self._get_test_db_name()  # type: ignore[attr-defined]
         self._verbosity = verbosity
         self._keepdb = keepdb
-        self._preflight(test_database_name, keepdb)
-        lease = self._lease = RunLease(
-            self._nodb_cursor, test_database_name, self.log  # type: ignore[attr-defined]
-        )
+        lease = self._lease = self._open_lease(test_database_name)
+        self._preflight(lease.cursor, test_database_name, keepdb)
         lease.acquire_setup("creating it")
         self._other_runs = lease.other_runs()
         if self._other_runs and verbosity >= 1:
@@ -124,10 +122,11 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
                 f"'{test_database_name}' is in use by {self._other_runs} other run(s); "
                 "sharing it (this run adds and drops only its own schemas)."
             )
-        # Django drops an existing test database unless told to keep it.
-        super()._create_test_db(  # type: ignore[misc]
-            verbosity, autoclobber, keepdb or bool(self._other_runs)
-        )
+        # Django drops an existing test database unless told to keep it; a kept one
+        # that exists it only looks up, on a connection of its own: ours will do.
+        keep = keepdb or bool(self._other_runs)
+        if not (keep and self._database_exists(lease.cursor, test_database_name)):  # type: ignore[attr-defined]
+            super()._create_test_db(verbosity, autoclobber, keep)  # type: ignore[misc]
         lease.join()
         self._prepare_test_database(test_database_name)
         return test_database_name
@@ -154,17 +153,12 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
         port = sd.get("PORT") or "5432"
         return f"{host}:{port}"
 
-    def _preflight(self, test_database_name: str, keepdb: bool) -> None:
-        """Fail early, with the alias, host and grant named, before Django's generic errors."""
+    def _open_lease(self, test_database_name: str) -> RunLease:
+        """The run's lease, on the one maintenance-database session setup needs; a
+        failure to connect says which alias, host and user, before Django's generic errors."""
         alias = self.connection.alias
         try:
-            with self._nodb_cursor() as cursor:  # type: ignore[attr-defined]
-                cursor.execute(
-                    "SELECT current_user, rolcreatedb OR rolsuper FROM pg_roles "
-                    "WHERE rolname = current_user"
-                )
-                user, can_create_db = cursor.fetchone()
-                exists = self._database_exists(cursor, test_database_name)  # type: ignore[attr-defined]
+            return RunLease(self._nodb_cursor, test_database_name, self.log)  # type: ignore[attr-defined]
         except (DjangoOperationalError, self.connection.Database.OperationalError) as exc:
             raise SchemaIsoError(
                 f"schemaiso: cannot connect to PostgreSQL for alias '{alias}' at "
@@ -173,10 +167,18 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
                 f"{str(exc).strip()}\nCheck DATABASES['{alias}'] (HOST, PORT, USER, "
                 "PASSWORD) and that the server is running."
             ) from exc
+
+    def _preflight(self, cursor: Any, test_database_name: str, keepdb: bool) -> None:
+        """Fail early, with the alias and grant named, before Django's generic errors."""
+        cursor.execute(
+            "SELECT current_user, rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user"
+        )
+        user, can_create_db = cursor.fetchone()
+        exists = self._database_exists(cursor, test_database_name)  # type: ignore[attr-defined]
         if not can_create_db and not (keepdb and exists):
             raise SchemaIsoError(
                 f"schemaiso: role '{user}' may not create the test database "
-                f"'{test_database_name}' for alias '{alias}' (it lacks the CREATEDB "
+                f"'{test_database_name}' for alias '{self.connection.alias}' (it lacks the CREATEDB "
                 f"privilege). As a superuser run: ALTER ROLE {quote_ident(user)} CREATEDB;"
             )
 
