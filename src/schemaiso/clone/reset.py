@@ -90,7 +90,8 @@ def structure_signature(conn: Connection, schema: str) -> str:
             LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
             WHERE a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
         ) cols
-        WHERE cols.list IS NOT NULL
+        -- a sequence's columns are the same for every sequence
+        WHERE cols.list IS NOT NULL AND r.relkind <> 'S'
         UNION ALL
         SELECT 'con ' || conname || ' ' || contype::text || ' ' || convalidated
                || ' ' || condeferrable || ' ' || condeferred
