@@ -125,16 +125,19 @@ def _probe(quoted: str, name: str, plan: ResetPlan) -> str:
     """SQL naming ``name`` when the copy's table must be emptied: it has rows and
     the template has none, or its rows differ from the template's.
 
-    Rows are compared as text, sorted bytewise: every built-in type prints its
-    value exactly (floats too, with ``extra_float_digits`` set by the caller), so
-    equal text is equal rows, stricter than ``=`` (1.0 and 1.00 differ).
+    Rows are compared as text, bytewise: every built-in type prints its value
+    exactly (floats too, with ``extra_float_digits`` set by the caller), so equal
+    text is equal rows, stricter than ``=`` (1.0 and 1.00 differ).
     """
     table = f"{quoted}.{quote_ident(name)}"
     if name in plan.seeded and plan.source:
-        rows = 'ARRAY(SELECT r::text COLLATE "C" AS t FROM ONLY {} r ORDER BY t)'
+        # As many rows, none of them missing from the template's (as multisets):
+        # the same rows. EXCEPT ALL sorts or hashes within work_mem, spilling to disk.
         source = f"{plan.source}.{quote_ident(name)}"
         return (f"SELECT {quote_literal(name)}::text WHERE "
-                f"{rows.format(table)} IS DISTINCT FROM {rows.format(source)}")
+                f"(SELECT count(*) FROM ONLY {table}) <> (SELECT count(*) FROM ONLY {source}) "
+                f'OR EXISTS (SELECT r::text COLLATE "C" FROM ONLY {table} r '
+                f'EXCEPT ALL SELECT r::text COLLATE "C" FROM ONLY {source} r)')
     if name in plan.seeded:
         return f"SELECT {quote_literal(name)}::text"
     return f"SELECT {quote_literal(name)}::text WHERE EXISTS (SELECT FROM ONLY {table})"
