@@ -138,6 +138,48 @@ def test_declines_beyond_the_lock_budget_and_changes_nothing(conn: Any) -> None:
     assert not diff_descriptions(before, describe_schema(conn, copy))
 
 
+
+def _row_versions(conn: Any, schema: str, table: str) -> list[tuple[Any, ...]]:
+    return run(conn, f"SELECT ctid::text, xmin::text FROM ONLY {schema}.{table} ORDER BY 1")
+
+
+def test_tables_whose_rows_equal_the_templates_are_left_alone(conn: Any) -> None:
+    template = build_template(conn, TEMPLATE_SQL)
+    plan = read_template(conn, template)
+    assert plan.reset is not None
+    copy = clone_into(conn, plan)
+    # Only sequences moved and a table empty in the template got rows.
+    run(conn, f"SELECT nextval('{copy}.ticket'); INSERT INTO {copy}.base VALUES (9, 'x')")
+    before = {table: _row_versions(conn, copy, table) for table in ("kind", "item", "note")}
+    assert reset_schema(conn, plan.reset, copy, "public", lock_budget=_budget())
+    assert not diff_descriptions(describe_schema(conn, template), describe_schema(conn, copy))
+    assert {table: _row_versions(conn, copy, table) for table in before} == before
+
+
+def test_rows_equal_under_the_types_equality_but_not_as_text_are_reset(conn: Any) -> None:
+    template = build_template(conn, "CREATE TABLE price (id int PRIMARY KEY, amount numeric);"
+                                    "INSERT INTO price VALUES (1, 1.0)")
+    plan = read_template(conn, template)
+    assert plan.reset is not None
+    copy = clone_into(conn, plan)
+    run(conn, f"UPDATE {copy}.price SET amount = 1.00")  # = 1.0, but it prints otherwise
+    assert reset_schema(conn, plan.reset, copy, "public", lock_budget=_budget())
+    assert run(conn, f"SELECT amount::text FROM {copy}.price") == [("1.0",)]
+
+
+def test_a_changed_table_is_refilled_with_the_unchanged_tables_referencing_it(conn: Any) -> None:
+    template = build_template(conn, TEMPLATE_SQL)
+    plan = read_template(conn, template)
+    assert plan.reset is not None
+    assert ("item", ("note",)) in plan.reset.referenced_by
+    copy = clone_into(conn, plan)
+    # note's foreign key to item is not deferrable: item cannot be emptied alone.
+    run(conn, f"UPDATE {copy}.item SET label = 'changed' WHERE id = 1")
+    assert reset_schema(conn, plan.reset, copy, "public", lock_budget=_budget())
+    differences = diff_descriptions(describe_schema(conn, template), describe_schema(conn, copy))
+    assert not differences, "\n".join(differences)
+
+
 # --- spares: kept copies claimed by the next run (schemaiso.spares) ----------------
 
 

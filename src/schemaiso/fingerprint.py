@@ -86,6 +86,20 @@ def _module_of(model: Any) -> Any:
     return sys.modules.get(model.__module__)
 
 
+def _cache_tables() -> list[str]:
+    """The database cache tables ``createcachetable`` makes in the template after
+    ``migrate``: a template is reused (and its clone plan cached) only while they match."""
+    from django.core.cache import caches
+    from django.core.cache.backends.db import BaseDatabaseCache
+
+    tables = set()
+    for cache_alias in getattr(settings, "CACHES", {}) or {}:
+        cache = caches[cache_alias]
+        if isinstance(cache, BaseDatabaseCache):
+            tables.add(str(getattr(cache, "_table", "")))
+    return sorted(tables)
+
+
 def compute(alias: str, settings_dict: dict[str, Any]) -> dict[str, Any]:
     """The fingerprint of ``alias``'s migrated state: a small JSON-able dict."""
     test = settings_dict.get("TEST") or {}
@@ -100,6 +114,7 @@ def compute(alias: str, settings_dict: dict[str, Any]) -> dict[str, Any]:
         "routers": routers,
         "auth_user_model": getattr(settings, "AUTH_USER_MODEL", None),
         "schemaiso": getattr(settings, "SCHEMAISO", None) or {},
+        "cache_tables": _cache_tables(),
     }
     return {
         "django": django.get_version(),
@@ -124,7 +139,7 @@ def differences(kept: Any, current: dict[str, Any]) -> list[str]:
     if kept.get("settings") != current["settings"]:
         found.append(
             "settings changed (INSTALLED_APPS, MIGRATION_MODULES, DATABASE_ROUTERS, "
-            "AUTH_USER_MODEL, SCHEMAISO or the database's ENGINE/TEST)"
+            "AUTH_USER_MODEL, SCHEMAISO, database cache tables or the database's ENGINE/TEST)"
         )
     kept_apps = kept.get("apps")
     old_apps: dict[str, Any] = kept_apps if isinstance(kept_apps, dict) else {}

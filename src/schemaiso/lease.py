@@ -63,6 +63,11 @@ class RunLease:
         self.in_use = False
         self.holds_build = False
 
+    @property
+    def cursor(self) -> Any:
+        """The lease's cursor on the maintenance database, for setup's other queries."""
+        return self._cursor
+
     def _scalar(self, sql: str, params: list[Any]) -> Any:
         self._cursor.execute(sql, params)
         return self._cursor.fetchone()[0]

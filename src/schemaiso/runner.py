@@ -112,6 +112,7 @@ class SchemaIsolationMixin:
                 connection.creation.clone_in_background = True
                 connection.creation.clone_main_early = runs_in_main
                 connection.creation.keep_failed_schemas = self.keep_failed_schemas
+                connection.creation.expected_workers = self.parallel if self.parallel > 1 else 0
         try:
             old_config = super().setup_databases(**kwargs)  # type: ignore[misc]
         except BaseException:

@@ -22,7 +22,7 @@ from django.db import OperationalError as DjangoOperationalError
 from django.db import connections
 from django.db.backends.base.base import NO_DB_ALIAS
 
-from .. import cleanup, clone, fingerprint, orphans, spares
+from .. import cleanup, clone, fingerprint, orphans, plan_cache, spares
 from ..clone.dbapi import rollback
 from ..conf import get_config
 from ..errors import SchemaIsoError
@@ -49,6 +49,10 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
     #: The runner sets this when the main process will run tests after the
     #: parallel phase: its schema is then cloned in the background with the workers'.
     clone_main_early = False
+    #: The runner sets this to ``--parallel`` when workers will run: a warm run then
+    #: starts claiming their schemas as soon as it has chosen its template, before
+    #: Django asks for them one by one (``_claim_workers_early``).
+    expected_workers = 0
 
     _clone_plan: clone.ClonePlan | None = None
     _clones: CloneQueue | None = None
@@ -122,9 +126,9 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
         self._keepdb = keepdb
         if self._existing_database:
             self._check_existing_database(test_database_name)
-        else:
-            self._preflight(test_database_name, keepdb)
-        lease = self._lease = RunLease(self._server_cursor, test_database_name, self.log)
+        lease = self._lease = self._open_lease(test_database_name)
+        if not self._existing_database:
+            self._preflight(lease.cursor, test_database_name, keepdb)
         lease.acquire_setup("choosing a template" if self._existing_database else "creating it")
         self._other_runs = lease.other_runs()
         if self._other_runs and verbosity >= 1:
@@ -134,10 +138,11 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
                 "sharing it (this run adds and drops only its own schemas)."
             )
         if not self._existing_database:
-            # Django drops an existing test database unless told to keep it.
-            super()._create_test_db(  # type: ignore[misc]
-                verbosity, autoclobber, keepdb or bool(self._other_runs)
-            )
+            # Django drops an existing test database unless told to keep it; a kept
+            # one that exists it only looks up, on a connection of its own: ours will do.
+            keep = keepdb or bool(self._other_runs)
+            if not (keep and self._database_exists(lease.cursor, test_database_name)):  # type: ignore[attr-defined]
+                super()._create_test_db(verbosity, autoclobber, keep)  # type: ignore[misc]
         lease.join()
         self._prepare_test_database(test_database_name)
         return test_database_name
@@ -176,17 +181,12 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
         port = sd.get("PORT") or "5432"
         return f"{host}:{port}"
 
-    def _preflight(self, test_database_name: str, keepdb: bool) -> None:
-        """Fail early, with the alias, host and grant named, before Django's generic errors."""
+    def _open_lease(self, test_database_name: str) -> RunLease:
+        """The run's lease, on the one maintenance-database session setup needs; a
+        failure to connect says which alias, host and user, before Django's generic errors."""
         alias = self.connection.alias
         try:
-            with self._nodb_cursor() as cursor:  # type: ignore[attr-defined]
-                cursor.execute(
-                    "SELECT current_user, rolcreatedb OR rolsuper FROM pg_roles "
-                    "WHERE rolname = current_user"
-                )
-                user, can_create_db = cursor.fetchone()
-                exists = self._database_exists(cursor, test_database_name)  # type: ignore[attr-defined]
+            return RunLease(self._server_cursor, test_database_name, self.log)
         except (DjangoOperationalError, self.connection.Database.OperationalError) as exc:
             raise SchemaIsoError(
                 f"schemaiso: cannot connect to PostgreSQL for alias '{alias}' at "
@@ -195,10 +195,18 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
                 f"{str(exc).strip()}\nCheck DATABASES['{alias}'] (HOST, PORT, USER, "
                 "PASSWORD) and that the server is running."
             ) from exc
+
+    def _preflight(self, cursor: Any, test_database_name: str, keepdb: bool) -> None:
+        """Fail early, with the alias and grant named, before Django's generic errors."""
+        cursor.execute(
+            "SELECT current_user, rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user"
+        )
+        user, can_create_db = cursor.fetchone()
+        exists = self._database_exists(cursor, test_database_name)  # type: ignore[attr-defined]
         if not can_create_db and not (keepdb and exists):
             raise SchemaIsoError(
                 f"schemaiso: role '{user}' may not create the test database "
-                f"'{test_database_name}' for alias '{alias}' (it lacks the CREATEDB "
+                f"'{test_database_name}' for alias '{self.connection.alias}' (it lacks the CREATEDB "
                 f"privilege). As a superuser run: ALTER ROLE {quote_ident(user)} CREATEDB;\n"
                 "Where that is not possible (managed PostgreSQL), have the test database "
                 "created once, grant this role CREATE on it, and set "
@@ -261,9 +269,9 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
             conn.close()
 
     @contextmanager
-    def _raw_test_db_connection(self) -> Iterator[Any]:
+    def _raw_test_db_connection(self, test_database_name: str) -> Iterator[Any]:
         """A raw driver connection (autocommit) to the test database, for one clone thread."""
-        conn = self._detached_wrapper(self.connection.settings_dict["NAME"])
+        conn = self._detached_wrapper(test_database_name)
         try:
             conn.ensure_connection()
             yield conn.connection
@@ -305,6 +313,20 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
                 )
             self._prune_dead_runs(cursor.db.connection, test_database_name)
             self._create_template_schema(cursor, template, test_database_name, state)
+            self._server_version = int(cursor.db.pg_version)
+            self._claim_workers_early(cursor.db.connection, test_database_name)
+
+    def _claim_workers_early(self, raw: Any, test_database_name: str) -> None:
+        """On a warm run, queue the workers' schemas now, while Django finishes its
+        setup (``createcachetable``, the alias's own connection): claiming spares is
+        most of a warm setup. Django's ``_clone_test_db`` calls then find them queued."""
+        if not (self._template_is_current and self.clone_in_background
+                and self.expected_workers > 1):
+            return
+        state = self._require_state()
+        clones = self._clone_queue(raw, test_database_name)
+        for worker in range(1, self.expected_workers + 1):
+            clones.submit(self._names(state).worker(worker), "worker")
 
     def _own_shared_schema(self, cursor: Any, shared: str, test_database_name: str) -> None:
         """Inside an existing database the shared schema must be one schemaiso made:
@@ -382,19 +404,42 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
         self.connection.ensure_connection()
         return self.connection.connection
 
-    def _plan(self) -> clone.ClonePlan:
-        """The template's clone script, read once per process after ``migrate``."""
+    def _plan(self, raw: Any = None, test_database_name: str | None = None) -> clone.ClonePlan:
+        """The template's clone script, read once per process after ``migrate``; with
+        ``--keepdb``, from the plan cache while the kept template is the same one.
+
+        ``raw`` is a connection to the test database (default: the alias's own,
+        once Django has switched it there)."""
         state = self._require_state()
         if self._clone_plan is None or self._clone_plan.template != state["template"]:
-            plan = clone.read_template(self._raw_connection(), state["template"], state["shared"])
+            database = test_database_name or self.connection.settings_dict["NAME"]
+            key = self._plan_key(state, database) if self._keepdb else None
+            cached = plan_cache.load(key) if key else None
+            if cached is not None:
+                plan, self._template_signature = cached
+            else:
+                raw = raw or self._raw_connection()
+                plan = clone.read_template(raw, state["template"], state["shared"])
+                if self._keepdb:
+                    self._template_signature = clone.structure_signature(raw, state["template"])
+                if key:
+                    plan_cache.store(key, plan, self._template_signature)
             for warning in plan.warnings:
                 self.log(f"schemaiso: warning: {warning}")
             self._clone_plan = plan
-            if self._keepdb:
-                self._template_signature = clone.structure_signature(
-                    self._raw_connection(), state["template"]
-                )
         return self._clone_plan
+
+    def _plan_key(self, state: SchemaState, database: str) -> dict[str, str] | None:
+        """The plan cache key of the shared template (a run's own template is never
+        kept, so it has no stamp and is not cached)."""
+        if not self._template_stamp or state["template"] != self._names(state).template:
+            return None
+        sd = self.connection.settings_dict
+        return plan_cache.plan_key(
+            server=f"{sd.get('HOST') or ''}:{sd.get('PORT') or ''}:{self._server_version}",
+            database=database, template=state["template"], shared=state["shared"],
+            stamp=self._template_stamp,
+        )
 
     @property
     def _reuses_spares(self) -> bool:
@@ -440,11 +485,14 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
             create_marked_schema(cursor, schema, role, state["run_id"])
         clone.clone_schema(raw, plan, schema, lock_budget=lock_budget)
 
-    def _clone_queue(self) -> CloneQueue:
-        """The background cloner of this alias, sized to the server's lock table."""
+    def _clone_queue(self, raw: Any = None, test_database_name: str | None = None) -> CloneQueue:
+        """The background cloner of this alias, sized to the server's lock table.
+
+        ``raw`` and ``test_database_name`` as for ``_plan``."""
         if self._clones is None:
-            self._plan()
-            alone = clone.server_lock_budget(self._raw_connection())  # a quarter of the table
+            database = test_database_name or self.connection.settings_dict["NAME"]
+            self._plan(raw, database)
+            alone = clone.server_lock_budget(raw or self._raw_connection())  # a quarter of the table
             concurrency = get_config().clone_concurrency or default_concurrency(alone * 4)
             budget = max(1, alone // concurrency)  # = server_lock_budget(conn, concurrency)
 
@@ -460,7 +508,9 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
                         f": {str(exc).strip()}"
                     ) from exc
 
-            self._clones = CloneQueue(job, self._raw_test_db_connection, concurrency)
+            self._clones = CloneQueue(
+                job, lambda: self._raw_test_db_connection(database), concurrency
+            )
         return self._clones
 
     def wait_for_clones(self) -> None:
@@ -506,7 +556,8 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
                 f"schemaiso: cloning schema '{state['template']}' into '{schema}' "
                 f"(in the background, {clones.concurrency} at a time)"
             )
-        clones.submit(schema, "worker")
+        if schema not in clones.submitted:  # else queued by _claim_workers_early
+            clones.submit(schema, "worker")
 
     def get_test_db_clone_settings(self, suffix: str) -> dict[str, Any]:
         state = self.state

@@ -88,6 +88,8 @@ class TemplateChoiceMixin(StateAccessMixin):
     _lease: RunLease | None = None
     #: How many other runs were using the test database when this one set up.
     _other_runs = 0
+    #: The server's version number, part of the plan cache key.
+    _server_version = 0
 
     def _create_template_schema(
         self, cursor: Any, template: str, test_database_name: str, state: SchemaState

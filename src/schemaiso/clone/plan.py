@@ -89,7 +89,38 @@ def _reset_plan(ctx: PlanContext, units: list[Unit]) -> ResetPlan:
             if unit.key[0] == "rel" and ctx.relations[unit.key[1]].kind == "m"
         ),
         declined=declined,
+        source=ctx.source,
+        referenced_by=_referenced_by(ctx, set(seeded)),
     )
+
+
+def _referenced_by(ctx: PlanContext, seeded: set[int]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """For each table, the tables the template has rows in that reference it by a
+    foreign key (a partitioned table stands for its partitions, either side)."""
+    found: dict[int, set[int]] = {}
+    for con in ctx.catalog.constraints:
+        if con.kind != "f":
+            continue
+        referencing = [oid for oid in _row_tables(ctx, con.rel) if oid in seeded]
+        for oid in _row_tables(ctx, con.ref_rel):
+            found.setdefault(oid, set()).update(r for r in referencing if r != oid)
+    return tuple(
+        (ctx.relations[oid].name, tuple(sorted(ctx.relations[r].name for r in refs)))
+        for oid, refs in sorted(found.items(), key=lambda item: ctx.relations[item[0]].name)
+        if refs
+    )
+
+
+def _row_tables(ctx: PlanContext, oid: int) -> list[int]:
+    """``oid`` and its partitions and inheritance children, all levels down, that
+    store rows of their own (the tables a reset empties)."""
+    found, pending = [], [oid]
+    while pending:
+        current = pending.pop()
+        if current in ctx.relations and ctx.relations[current].kind == "r":
+            found.append(current)
+        pending.extend(ctx.children.get(current, ()))
+    return found
 
 
 def _parents_first(ctx: PlanContext, oids: list[int]) -> list[int]:
