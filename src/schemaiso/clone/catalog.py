@@ -448,7 +448,8 @@ def read_catalog(cur: Cursor, template: str) -> Catalog:
     With the template alone (before pg_catalog) on the path, the template's
     objects deparse unqualified and shared objects qualified.
     """
-    cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    # No JIT: after a build the catalogs' stale statistics make it kick in, for nothing.
+    cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL jit = off")
     try:
         cur.execute(
             "SELECT oid::int8, quote_ident(nspname) FROM pg_namespace WHERE nspname = %s",
