@@ -208,26 +208,34 @@ def test_pages_prove_emptiness_only_where_there_are_none(conn: Any) -> None:
 
 
 class _LockCountingCursor:
-    """A real cursor that, after each statement that leaves a transaction open,
-    counts the locks this session holds (on a second cursor), fast-path ones
-    included: those are a backend's first 16 only."""
+    """A real cursor that runs each single statement (the connection is in
+    autocommit) in a transaction of its own, as autocommit would, to count the
+    locks it holds before they go: fast-path ones included, those are a
+    backend's first 16 only. Statements with their own BEGIN are run as they are."""
 
     def __init__(self, conn: Any, counts: list[int], setvals: list[int]) -> None:
         self._conn, self._cursor = conn, conn.cursor()
         self._counts, self._setvals = counts, setvals
+        self._rows: Any = None
 
     def execute(self, query: str, params: Any = None) -> Any:
-        result = self._cursor.execute(query) if params is None else self._cursor.execute(query, params)
         self._setvals.append(query.count("setval("))
-        if not query.rstrip().rstrip(";").upper().endswith(("COMMIT", "ROLLBACK")):
-            counter = self._conn.cursor()
-            counter.execute("SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid()")
-            self._counts.append(counter.fetchall()[0][0])
-            counter.close()
+        if "BEGIN" in query or "ROLLBACK" in query:
+            self._rows = None
+            return self._cursor.execute(query)
+        self._cursor.execute("BEGIN")
+        result = self._cursor.execute(query) if params is None else self._cursor.execute(query, params)
+        rows = self._cursor.fetchall() if self._cursor.description else None
+        counter = self._conn.cursor()
+        counter.execute("SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid()")
+        self._counts.append(counter.fetchall()[0][0])
+        counter.close()
+        self._cursor.execute("COMMIT")
+        self._rows = rows
         return result
 
     def fetchall(self) -> Any:
-        return self._cursor.fetchall()
+        return self._cursor.fetchall() if self._rows is None else self._rows
 
     def close(self) -> None:
         self._cursor.close()

@@ -22,7 +22,7 @@ copy is in no known state. Either way the caller drops it and clones afresh.
 
 from __future__ import annotations
 
-from contextlib import closing
+from contextlib import closing, suppress
 from dataclasses import dataclass
 
 from .dbapi import Connection, Cursor, rollback
@@ -71,7 +71,10 @@ def structure_signature(conn: Connection, schema: str) -> str:
     query = f"""
     WITH ns AS (SELECT oid, quote_ident(nspname) AS nspname FROM pg_namespace WHERE nspname = {ns}),
     rels AS (SELECT c.oid, c.relname, c.relkind FROM pg_class c, ns WHERE c.relnamespace = ns.oid)
-    SELECT md5(coalesce(string_agg(item, E'\\n' ORDER BY item COLLATE "C"), '')) FROM (
+    -- The multiset of items, as their count and two 64-bit hash sums: the same as
+    -- an md5 of the sorted items for telling a change, without sorting them.
+    SELECT count(item) || ' ' || coalesce(sum(hashtextextended(item COLLATE "C", 0)::numeric), 0)
+           || ' ' || coalesce(sum(hashtextextended(item COLLATE "C", 1)::numeric), 0) FROM (
         SELECT 'rel ' || relname || ' ' || relkind::text FROM rels
         UNION ALL
         -- A relation's columns in order (a clone has no dropped columns' gaps in
@@ -178,26 +181,23 @@ def _tables_to_empty(cur: Cursor, schema: str, plan: ResetPlan, lock_budget: int
     """The copy's tables that differ from the template's, and the tables with rows
     that reference them (see ``ResetPlan.referenced_by``).
 
-    Probes run in short read-only transactions of at most ``lock_budget`` locks
-    each: planning a probe locks the table and every index of it until the
-    transaction ends, over a thousand locks for a 300-table schema, and the lock
-    table is shared by every session on the server.
+    Each chunk of probes is one statement (the connection is in autocommit) of
+    at most ``lock_budget`` locks: planning a probe locks the table and every
+    index of it until the transaction ends, over a thousand locks for a 300-table
+    schema, and the lock table is shared by every session on the server. The
+    caller has set ``extra_float_digits = 3`` (see ``_probe``).
     """
     quoted = quote_ident(schema)
     with_pages = _tables_with_pages(cur, schema)
     # Tables the template has rows in are always compared: an empty one differs too.
     probed = [name for name in plan.tables if name in with_pages or name in plan.seeded]
-    per_transaction = max(1, min(_PROBE_CHUNK, lock_budget // _LOCKS_PER_TABLE))
+    per_statement = max(1, min(_PROBE_CHUNK, lock_budget // _LOCKS_PER_TABLE))
     found: set[str] = set()
-    for start in range(0, len(probed), per_transaction):
-        cur.execute("BEGIN; SET LOCAL extra_float_digits = 3; SET LOCAL jit = off")
-        try:
-            cur.execute("\nUNION ALL ".join(
-                _probe(quoted, name, plan) for name in probed[start : start + per_transaction]
-            ))
-            found.update(row[0] for row in cur.fetchall())
-        finally:
-            rollback(cur)  # read only: nothing to keep, and its locks go
+    for start in range(0, len(probed), per_statement):
+        cur.execute("\nUNION ALL ".join(
+            _probe(quoted, name, plan) for name in probed[start : start + per_statement]
+        ))
+        found.update(row[0] for row in cur.fetchall())
     referencing = dict(plan.referenced_by)
     pending = list(found)
     while pending:
@@ -222,6 +222,9 @@ def reset_schema(conn: Connection, plan: ResetPlan, schema: str, shared: str,
     if plan.declined:
         return False
     with closing(conn.cursor()) as cur:
+        # For this session, not a transaction: the probes run one statement each.
+        # JIT compiling these queries took longer than running them.
+        cur.execute("SET extra_float_digits = 3; SET jit = off")
         try:
             empty = _tables_to_empty(cur, schema, plan, lock_budget)
             dirty = [name for name in plan.tables if name in empty]  # referencing first
@@ -241,13 +244,15 @@ def reset_schema(conn: Connection, plan: ResetPlan, schema: str, shared: str,
         except BaseException:
             rollback(cur)
             raise
+        finally:
+            with suppress(Exception):
+                cur.execute("RESET extra_float_digits; RESET jit")
     return True
 
 
 def _in_transaction(statements: list[str]) -> str:
     """One round trip: ``statements`` in a transaction of their own."""
-    return ";\n".join(["BEGIN", "SET LOCAL synchronous_commit = off", "SET LOCAL jit = off",
-                       *statements, "COMMIT;"])
+    return ";\n".join(["BEGIN", "SET LOCAL synchronous_commit = off", *statements, "COMMIT;"])
 
 
 def _row_statements(plan: ResetPlan, schema: str, shared: str, dirty: list[str]) -> list[str]:
