@@ -8,6 +8,7 @@ from schemaiso.errors import SchemaIsoError
 from schemaiso.naming import (
     SchemaNames,
     fit_name,
+    like_escape,
     marker,
     parse_marker,
     quote_ident,
@@ -72,3 +73,17 @@ def test_marker_round_trips_and_foreign_comments_are_not_ours() -> None:
     assert parse_marker("a schema someone else made") is None
     assert parse_marker(None) is None
     assert parse_marker("schemaiso:not json") is None
+
+
+@pytest.mark.parametrize(
+    ("name", "other"),
+    [("schemaiso_ab12_w1", "schemaisoXab12Xw1"), ("a%b", "aXYZb"), ("a\\_b", "a\\xb")],
+)
+def test_like_escape_matches_the_name_only(name: str, other: str) -> None:
+    from .conftest import admin_connect
+
+    with admin_connect() as conn:
+        rows = conn.execute(
+            "SELECT %s LIKE %s, %s LIKE %s", [name, like_escape(name), other, like_escape(name)]
+        )
+    assert rows == [(True, False)]

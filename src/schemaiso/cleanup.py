@@ -12,7 +12,7 @@ from typing import Any
 
 from .clone import server_lock_budget
 from .errors import SchemaIsoError
-from .naming import SchemaNames, parse_marker, quote_ident
+from .naming import SchemaNames, like_escape, parse_marker, quote_ident
 
 #: How long a drop waits for a lock before it gives up with a clear error,
 #: instead of hanging behind a session left "idle in transaction".
@@ -113,7 +113,7 @@ def _run_transaction(conn: Any, schema: str, sql: str) -> None:
 
 def drop_schema(conn: Any, schema: str, *, lock_budget: int | None = None) -> bool:
     """Drop one marked schema in lock-sized batches; False if it is not ours or gone."""
-    if schema not in marked_schemas(conn, schema.replace("_", r"\_")):
+    if schema not in marked_schemas(conn, like_escape(schema)):
         return False
     budget = lock_budget or server_lock_budget(conn)
     qschema = quote_ident(schema)

@@ -117,9 +117,14 @@ class SchemaNames:
 
     @property
     def run_pattern(self) -> str:
-        """A ``LIKE`` pattern for this run's schemas (escaped ``_``)."""
-        escaped = f"{self.prefix}_{self.run_id}_".replace("_", r"\_")
-        return escaped + "%"
+        """A ``LIKE`` pattern for this run's schemas."""
+        return like_escape(f"{self.prefix}_{self.run_id}_") + "%"
+
+
+def like_escape(text: str) -> str:
+    """``text`` as a ``LIKE`` pattern that matches only itself: ``_`` (which every
+    schemaiso name has) and ``%`` match any character otherwise."""
+    return text.replace("\\", "\\\\").replace("_", r"\_").replace("%", r"\%")
 
 
 def marker(role: str, run_id: str, **extra: Any) -> str:

@@ -18,13 +18,13 @@ from typing import Any
 
 from . import cleanup
 from .clone import ClonePlan, reset_schema, structure_signature
-from .naming import fit_name, marker, quote_ident, quote_literal
+from .naming import fit_name, like_escape, marker, quote_ident, quote_literal
 
 ROLE = "spare"
 
 
 def spare_pattern(prefix: str) -> str:
-    return f"{prefix}_spare_".replace("_", r"\_") + "%"
+    return like_escape(f"{prefix}_spare_") + "%"
 
 
 def by_template(conn: Any, prefix: str, stamp: str | None) -> tuple[list[str], list[str]]:

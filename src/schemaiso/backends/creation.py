@@ -27,7 +27,7 @@ from ..clone.dbapi import rollback
 from ..conf import get_config
 from ..errors import SchemaIsoError
 from ..lease import RunLease
-from ..naming import SchemaNames, marker, parse_marker, quote_ident, quote_literal
+from ..naming import SchemaNames, like_escape, marker, parse_marker, quote_ident, quote_literal
 from .clone_queue import CloneQueue, default_concurrency
 from .run_identity import create_marked_schema, first_line, run_id, run_pid
 from .state import STATE_KEY, SchemaState, get_state
@@ -332,7 +332,7 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
         """Inside an existing database the shared schema must be one schemaiso made:
         ``public`` and every other schema there belong to the database's owners."""
         alias = self.connection.alias
-        row = self._template_marker(cursor, shared)
+        row = self._schema_comment(cursor, shared)
         if row is None:
             create_marked_schema(cursor, shared, "shared", run_id())
         elif (parse_marker(row[0]) or {}).get("role") != "shared":
@@ -689,7 +689,7 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
         schema = state["schema"]
         try:
             with self.connection.cursor() as cursor:
-                row = self._template_marker(cursor, schema)
+                row = self._schema_comment(cursor, schema)
                 payload = parse_marker(row[0]) if row is not None else None
                 if payload is None or payload.get("failed"):
                     return
@@ -739,7 +739,7 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
         RESTRICT: an object outside our schemas that uses one keeps it, and the schema."""
         raw = self._raw_connection()
         prefix, shared = state["prefix"], state["shared"]
-        like = prefix.replace("_", r"\_") + r"\_%"
+        like = like_escape(prefix + "_") + "%"
         ours = [
             name for name, payload in cleanup.marked_schemas(raw, like).items()
             if payload.get("role") in ("template", "spare")
@@ -751,7 +751,7 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
                 f"{', '.join([*ours, shared])}."
             )
         cleanup.drop_schemas(raw, ours)
-        if cleanup.marked_schemas(raw, shared.replace("_", r"\_")).get(shared, {}).get("role") != "shared":
+        if cleanup.marked_schemas(raw, like_escape(shared)).get(shared, {}).get("role") != "shared":
             return  # never drop a schema our marker does not prove ours
         with raw.cursor() as cursor:
             cursor.execute(

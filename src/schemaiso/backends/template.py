@@ -98,7 +98,7 @@ class TemplateChoiceMixin(StateAccessMixin):
         or, when another run uses the shared one and it does not fit this run, one
         of this run's own. Runs under the lease's setup lock, which it releases; a run
         that builds the shared template holds the build lock until ``migrate`` ends."""
-        row = self._template_marker(cursor, template)
+        row = self._schema_comment(cursor, template)
         while (
             self._keepdb and self._other_runs and self._lease is not None
             and row is not None and self._will_fit(parse_marker(row[0]) or {})
@@ -109,7 +109,7 @@ class TemplateChoiceMixin(StateAccessMixin):
             self._lease.wait_for_build(template)
             self._lease.acquire_setup("choosing a template")
             self._other_runs = self._lease.other_runs()
-            row = self._template_marker(cursor, template)
+            row = self._schema_comment(cursor, template)
         if row is not None:
             kept = parse_marker(row[0])
             if kept is None:
@@ -154,11 +154,12 @@ class TemplateChoiceMixin(StateAccessMixin):
         )
 
     @staticmethod
-    def _template_marker(cursor: Any, template: str) -> tuple[Any, ...] | None:
-        """The template's comment as a one-column row, or None when it does not exist."""
+    def _schema_comment(cursor: Any, schema: str) -> tuple[Any, ...] | None:
+        """The schema's comment (our marker, if ours) as a one-column row, or None
+        when the schema does not exist."""
         cursor.execute(
             "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = %s",
-            [template],
+            [schema],
         )
         row: tuple[Any, ...] | None = cursor.fetchone()
         return row

@@ -217,7 +217,8 @@ def reset_schema(conn: Connection, plan: ResetPlan, schema: str, shared: str,
     The caller has checked ``structure_signature`` first. No transaction holds more
     than about ``lock_budget`` locks: the probes and the sequences go in chunks, and
     a reset that would have to empty more tables than one transaction may lock
-    declines.
+    declines. They need not share a snapshot: nothing but the caller uses the copy
+    (a claimed spare has just been renamed to a name of the caller's run).
     """
     if plan.declined:
         return False
