@@ -145,6 +145,33 @@ def test_a_settings_change_rebuilds(project: Project, tmp_path: Path) -> None:
     assert f"{REBUILDING}settings changed" in renamed.output, renamed.explain()
 
 
+def test_database_cache_tables_come_with_the_template(project: Project) -> None:
+    """``createcachetable`` runs into the template when it is built; a warm run skips
+    it with ``migrate`` (the cache tables are in the fingerprint, so a matching
+    template has them) and its workers, reset spares, still have the table; another
+    cache table rebuilds the template."""
+
+    def run(table: str) -> Run:
+        return project.manage("test", "dbcache", "--parallel", "2", "--noinput", "--keepdb",
+                              TESTPROJECT_DB_CACHE=table)
+
+    passed(run("cache_one"))
+    warm = run("cache_one")
+    passed(warm)
+    assert SKIPPED in warm.output, warm.explain()
+    assert "Using existing clone" in warm.output, warm.explain()
+    other = run("cache_two")
+    passed(other)
+    assert f"{REBUILDING}settings changed" in other.output, other.explain()
+    with admin_connect(f"test_{project.name}") as conn:
+        rows = conn.execute(
+            "SELECT relname FROM pg_class WHERE relnamespace = %s::regnamespace "
+            "AND relkind = 'r' AND relname LIKE 'cache\\_%%' ORDER BY 1",
+            [TEMPLATE],
+        )
+    assert rows == [("cache_two",)]
+
+
 def test_worker_schemas_are_kept_reset_and_reused_across_worker_counts(project: Project) -> None:
     """library's suite checks migration data, commits rows in TransactionTestCases and
     moves sequences: every warm run must still pass on reused schemas."""

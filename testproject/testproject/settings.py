@@ -9,6 +9,8 @@ Environment:
     TESTPROJECT_EXISTING_DATABASE "1" sets SCHEMAISO["EXISTING_DATABASE"] = True
     TESTPROJECT_WIDE_TABLES  installs the "wide" app, whose migration creates that
                          many tables by SQL (a big schema for lock-table tests)
+    TESTPROJECT_DB_CACHE a table name: Django's database cache in that table, and the
+                         "dbcache" app, whose tests use it
     TESTPROJECT_GIS      "1" installs django.contrib.gis and the "places" app;
                          set TESTPROJECT_ENGINE to a PostGIS engine with it
     TESTPROJECT_EVOLVING a directory holding an "evolving_migrations" package:
@@ -91,6 +93,14 @@ if os.environ.get("TESTPROJECT_GIS") == "1":
     INSTALLED_APPS += ["django.contrib.gis", "places"]
 if int(os.environ.get("TESTPROJECT_WIDE_TABLES", "0")):
     INSTALLED_APPS.append("wide")
+if os.environ.get("TESTPROJECT_DB_CACHE"):
+    INSTALLED_APPS.append("dbcache")
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": os.environ["TESTPROJECT_DB_CACHE"],
+        }
+    }
 if os.environ.get("TESTPROJECT_EVOLVING"):
     import sys
 

@@ -31,7 +31,7 @@ from ..naming import SchemaNames, like_escape, marker, parse_marker, quote_ident
 from .clone_queue import CloneQueue, default_concurrency
 from .run_identity import create_marked_schema, first_line, run_id, run_pid
 from .state import STATE_KEY, SchemaState, get_state
-from .template import TemplateChoiceMixin, extensions_into, migrate_skipped_when
+from .template import TemplateChoiceMixin, extensions_into, migrations_skipped_when
 
 _INHERITED_POOLS: list[Any] = []
 
@@ -89,7 +89,7 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
         try:
             with (
                 self.connection.execute_wrapper(extensions_into(shared)),
-                migrate_skipped_when(lambda alias: alias == self.connection.alias
+                migrations_skipped_when(lambda alias: alias == self.connection.alias
                                       and self._template_is_current),
             ):
                 test_database_name: str = super().create_test_db(*args, **kwargs)  # type: ignore[misc]

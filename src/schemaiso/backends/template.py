@@ -47,20 +47,25 @@ def extensions_into(shared: str) -> Callable[..., Any]:
 
 
 @contextmanager
-def migrate_skipped_when(skip: Callable[[str], bool]) -> Iterator[None]:
-    """Make ``call_command("migrate", database=alias)`` a no-op while ``skip(alias)``.
+def migrations_skipped_when(skip: Callable[[str], bool]) -> Iterator[None]:
+    """Make ``call_command("migrate" | "createcachetable", database=alias)`` no-ops
+    while ``skip(alias)`` (a kept template whose fingerprint matches).
 
-    ``BaseDatabaseCreation.create_test_db`` calls ``migrate`` through
+    ``BaseDatabaseCreation.create_test_db`` calls both through
     ``django.core.management.call_command``, imported when it runs; everything else
-    it does (logging, ``createcachetable``, serializing on old versions) must stay
-    as Django does it, so only that one call is skipped.
+    it does (logging, serializing on old versions) must stay as Django does it, so
+    only those calls are skipped. ``createcachetable`` would find nothing to do: the
+    database cache tables are part of the fingerprint, so a matching template
+    already has them, and it must not write to a reused template anyway.
     """
     from django.core import management
 
     original = management.call_command
 
     def call_command(command_name: Any, *args: Any, **options: Any) -> Any:
-        if command_name == "migrate" and skip(options.get("database", DEFAULT_DB_ALIAS)):
+        if command_name in _SKIPPED_WITH_THE_TEMPLATE and skip(
+            options.get("database", DEFAULT_DB_ALIAS)
+        ):
             return None
         return original(command_name, *args, **options)
 
@@ -69,6 +74,9 @@ def migrate_skipped_when(skip: Callable[[str], bool]) -> Iterator[None]:
         yield
     finally:
         management.call_command = original
+
+
+_SKIPPED_WITH_THE_TEMPLATE = ("migrate", "createcachetable")
 
 
 class TemplateChoiceMixin(StateAccessMixin):
