@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ import pytest
 from django.test import override_settings
 
 from schemaiso.backends.clone_queue import (
+    CLONE_SWITCH_INTERVAL,
     MAX_DEFAULT_CONCURRENCY,
     MIN_LOCKS_PER_CLONER,
     CloneQueue,
@@ -183,3 +185,33 @@ def test_a_wait_interrupted_by_ctrl_c_is_finished_by_cancel() -> None:
     clones.cancel()
     assert clone_threads() == []
     assert rec.connections_opened == rec.connections_closed == 2
+
+
+def test_the_gil_changes_hands_quickly_while_clone_threads_live() -> None:
+    """From the first clone thread of any queue to the last one joined, then put back."""
+    before = sys.getswitchinterval()
+    assert before > CLONE_SWITCH_INTERVAL
+    short, long = Recorder(delay=0.1), Recorder(delay=0.4)
+    first = CloneQueue(short.job, short.connect, 1)
+    second = CloneQueue(long.job, long.connect, 1)
+    first.submit("a", "worker")
+    second.submit("b", "worker")
+    seen = [sys.getswitchinterval()]
+    first.wait()
+    seen.append(sys.getswitchinterval())  # the second queue's thread still lives
+    second.wait()
+    assert seen == [CLONE_SWITCH_INTERVAL, CLONE_SWITCH_INTERVAL]
+    assert sys.getswitchinterval() == before
+
+
+def test_a_switch_interval_set_meanwhile_is_left_alone() -> None:
+    before = sys.getswitchinterval()
+    recorder = Recorder(delay=0.1)
+    clones = CloneQueue(recorder.job, recorder.connect, 1)
+    clones.submit("a", "worker")
+    try:
+        sys.setswitchinterval(0.002)  # the project's own choice, while the clone runs
+        clones.wait()
+        assert sys.getswitchinterval() == 0.002
+    finally:
+        sys.setswitchinterval(before)
