@@ -90,7 +90,7 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
             with (
                 self.connection.execute_wrapper(extensions_into(shared)),
                 migrations_skipped_when(lambda alias: alias == self.connection.alias
-                                      and self._template_is_current),
+                                        and self._template_is_current),
             ):
                 test_database_name: str = super().create_test_db(*args, **kwargs)  # type: ignore[misc]
             if not self._template_is_current:

@@ -223,10 +223,10 @@ def reset_schema(conn: Connection, plan: ResetPlan, schema: str, shared: str,
     if plan.declined:
         return False
     with closing(conn.cursor()) as cur:
-        # For this session, not a transaction: the probes run one statement each.
-        # JIT compiling these queries took longer than running them.
-        cur.execute("SET extra_float_digits = 3; SET jit = off")
         try:
+            # For this session, not a transaction: the probes run one statement each.
+            # JIT compiling these queries took longer than running them.
+            cur.execute("SET extra_float_digits = 3; SET jit = off")
             empty = _tables_to_empty(cur, schema, plan, lock_budget)
             dirty = [name for name in plan.tables if name in empty]  # referencing first
             if len(dirty) * _LOCKS_PER_TABLE > lock_budget or empty & plan.with_triggers:
@@ -234,7 +234,8 @@ def reset_schema(conn: Connection, plan: ResetPlan, schema: str, shared: str,
             # Rows in one transaction: all of them come back, or none. The commits
             # here are made durable by the claim's next (synchronous) statement;
             # waiting for their own WAL flushes would only add fsyncs.
-            cur.execute(_in_transaction(_row_statements(plan, schema, shared, dirty)))
+            if dirty or plan.matviews:
+                cur.execute(_in_transaction(_row_statements(plan, schema, shared, dirty)))
             # A sequence's value is not transactional anyway; setval locks the
             # sequence until commit, so they go in chunks.
             for statement in _setval_statements(plan, schema, max(1, lock_budget)):
