@@ -47,11 +47,6 @@ class Config:
             return self.shared_schema_setting or fit_name(f"{self.prefix}_shared")
         return self.shared_schema_setting or "public"
 
-    @property
-    def shared_schema(self) -> str:
-        """The shared schema of aliases that schemaiso creates a test database for."""
-        return self.shared_schema_setting or "public"
-
 
 def get_config() -> Config:
     """Read ``settings.SCHEMAISO`` and fail clearly on anything unexpected."""
