@@ -771,7 +771,6 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
                     f"schemaiso: warning: kept the shared schema '{shared}' of alias "
                     f"'{state['alias']}': {first_line(exc)}"
                 )
-                return
 
     def _keep_as_spares(
         self, raw: Any, state: SchemaState, schemas: list[str], verbosity: int
