@@ -53,3 +53,26 @@ def test_settings_that_change_ddl_change_it() -> None:
     test = {**connection.settings_dict, "TEST": {**connection.settings_dict["TEST"],
                                                  "COLLATION": "C"}}
     assert fingerprint.compute("default", test)["settings"] != before["settings"]
+
+
+class DisableMigrations:
+    """The usual settings trick (and pytest-django's ``--no-migrations``): no app has
+    migrations. Its repr names a memory address, different in every process."""
+
+    def __contains__(self, item: str) -> bool:
+        return True
+
+    def __getitem__(self, item: str) -> None:
+        return None
+
+
+def test_an_object_in_migration_modules_gives_the_same_fingerprint_every_run() -> None:
+    with override_settings(MIGRATION_MODULES=DisableMigrations()):
+        first = current()
+    with override_settings(MIGRATION_MODULES=DisableMigrations()):
+        second = current()
+    assert repr(DisableMigrations()) != repr(DisableMigrations())
+    assert fingerprint.differences(first, second) == []
+    # ... and it is not the fingerprint of the same apps with their migrations.
+    assert fingerprint.differences(first, current())
+    assert first["apps"]["contenttypes"].startswith("models:")

@@ -82,6 +82,20 @@ def _app_part(app_config: Any, migrate: bool) -> str:
     return "models:" + _files_digest(sources) if sources else "empty"
 
 
+def _migration_modules() -> dict[str, str | None]:
+    """Each installed app's migrations module as Django resolves it from
+    ``MIGRATION_MODULES``, None where it has none. Not the setting itself: it may be
+    an object (the usual "disable migrations" class, pytest-django's
+    ``--no-migrations``) whose repr holds its memory address, which would differ on
+    every run and make every ``--keepdb`` run rebuild the template."""
+    from django.db.migrations.loader import MigrationLoader
+
+    return {
+        app.label: MigrationLoader.migrations_module(app.label)[0]
+        for app in apps.get_app_configs()
+    }
+
+
 def _module_of(model: Any) -> Any:
     return sys.modules.get(model.__module__)
 
@@ -110,7 +124,7 @@ def compute(alias: str, settings_dict: dict[str, Any]) -> dict[str, Any]:
         "engine": settings_dict.get("ENGINE"),
         "test": {key: test.get(key) for key in _TEST_KEYS},
         "installed_apps": [app.name for app in apps.get_app_configs()],
-        "migration_modules": getattr(settings, "MIGRATION_MODULES", {}) or {},
+        "migration_modules": _migration_modules(),
         "routers": routers,
         "auth_user_model": getattr(settings, "AUTH_USER_MODEL", None),
         "schemaiso": getattr(settings, "SCHEMAISO", None) or {},
