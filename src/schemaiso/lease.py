@@ -16,6 +16,10 @@ session must not keep ``DROP DATABASE`` from working. A run that crashes or is
 killed loses its session and so both locks; nothing is ever left locked. Inside
 an existing database (``SCHEMAISO['EXISTING_DATABASE']``), which is never dropped,
 the session is on that database itself.
+
+One run may be several processes (pytest-xdist workers), each with a lease of its
+own: every lease also holds a shared "run" lock on its run id's key, so that a
+process never counts its own run's other processes as other runs.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from typing import Any
 SETUP_LOCK = 0x7369_0001
 IN_USE_LOCK = 0x7369_0002
 BUILD_LOCK = 0x7369_0003
+#: Held shared on the run id's key by every lease of one run (see the module docstring).
+RUN_LOCK = 0x7369_0004
 #: How often a run waiting for the setup lock asks again (an interruptible wait,
 #: with either driver, instead of a blocking pg_advisory_lock).
 POLL_SECONDS = 0.2
@@ -39,6 +45,11 @@ POLL_SECONDS = 0.2
 def database_key(test_database_name: str) -> int:
     """The second lock key: a stable, non-negative 31-bit hash of the database name."""
     return int.from_bytes(hashlib.sha1(test_database_name.encode()).digest()[:4], "big") >> 1
+
+
+def run_key(run_id: str) -> int:
+    """The second key of a run's "run" lock (the same hash, of the run id)."""
+    return database_key("run:" + run_id)
 
 
 class RunLease:
@@ -53,9 +64,11 @@ class RunLease:
         open_cursor: Callable[[], AbstractContextManager[Any]],
         test_database_name: str,
         log: Callable[[str], None],
+        run_id: str = "",
     ) -> None:
         self.test_database_name = test_database_name
         self.key = database_key(test_database_name)
+        self.run_key = run_key(run_id)
         self._log = log
         self._stack = ExitStack()
         self._cursor: Any = self._stack.enter_context(open_cursor())
@@ -135,23 +148,34 @@ class RunLease:
     def join(self) -> None:
         """Mark the test database as used by this run until ``leave``."""
         if not self.in_use:
-            self._scalar("SELECT pg_advisory_lock_shared(%s, %s)", [IN_USE_LOCK, self.key])
+            self._scalar(
+                "SELECT pg_advisory_lock_shared(%s, %s), pg_advisory_lock_shared(%s, %s)",
+                [RUN_LOCK, self.run_key, IN_USE_LOCK, self.key],
+            )
             self.in_use = True
 
     def leave(self) -> None:
         if self.in_use:
-            self._scalar("SELECT pg_advisory_unlock_shared(%s, %s)", [IN_USE_LOCK, self.key])
+            self._scalar(
+                "SELECT pg_advisory_unlock_shared(%s, %s), pg_advisory_unlock_shared(%s, %s)",
+                [IN_USE_LOCK, self.key, RUN_LOCK, self.run_key],
+            )
             self.in_use = False
 
     def other_runs(self) -> int:
-        """How many other sessions, from any host, hold the "in use" lock now."""
+        """How many sessions of other runs, from any host, hold the "in use" lock now
+        (this run's other processes, which also hold its "run" lock, do not count)."""
         return int(
             self._scalar(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
-                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-                "AND classid = %s::int8::oid AND objid = %s::int8::oid AND objsubid = 2 "
-                "AND pid <> pg_backend_pid()",
-                [IN_USE_LOCK, self.key],
+                "WITH here AS (SELECT oid FROM pg_database WHERE datname = current_database()) "
+                "SELECT count(*) FROM pg_locks u WHERE u.locktype = 'advisory' AND u.granted "
+                "AND u.database = (SELECT oid FROM here) "
+                "AND u.classid = %s::int8::oid AND u.objid = %s::int8::oid AND u.objsubid = 2 "
+                "AND u.pid <> pg_backend_pid() AND NOT EXISTS ("
+                " SELECT 1 FROM pg_locks r WHERE r.locktype = 'advisory' AND r.granted"
+                " AND r.pid = u.pid AND r.database = u.database"
+                " AND r.classid = %s::int8::oid AND r.objid = %s::int8::oid AND r.objsubid = 2)",
+                [IN_USE_LOCK, self.key, RUN_LOCK, self.run_key],
             )
         )
 

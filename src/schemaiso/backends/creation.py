@@ -30,7 +30,7 @@ from ..lease import RunLease
 from ..naming import SchemaNames, like_escape, marker, parse_marker, quote_ident, quote_literal
 from .clone_queue import CloneQueue, default_concurrency
 from .run_identity import create_marked_schema, first_line, run_id, run_pid
-from .state import STATE_KEY, SchemaState, get_state
+from .state import STATE_KEY, RunReport, SchemaState, get_state
 from .template import TemplateChoiceMixin, extensions_into, migrations_skipped_when
 
 _INHERITED_POOLS: list[Any] = []
@@ -53,6 +53,21 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
     #: starts claiming their schemas as soon as it has chosen its template, before
     #: Django asks for them one by one (``_claim_workers_early``).
     expected_workers = 0
+    #: Set by the pytest plugin: this process is one of the processes of a run
+    #: (pytest-xdist workers, or pytest's only process) that another step ends
+    #: (``finish_run``, from the plugin's session end). Such processes share one
+    #: template, and a member's teardown only leaves, reporting in ``run_report``.
+    run_member = False
+    #: The worker schema number a member works in (xdist worker gwN: N + 1), or
+    #: None for the main schema.
+    own_worker_number: int | None = None
+    #: How many processes of the run may clone at once: each takes that share of
+    #: the server's lock budget.
+    concurrent_setups = 1
+    #: What a member's teardown left for ``finish_run`` (None before it).
+    run_report: RunReport | None = None
+    #: ``finish_run``: whether the run's members could keep their schemas as spares.
+    _spares_planned: bool | None = None
 
     _clone_plan: clone.ClonePlan | None = None
     _clones: CloneQueue | None = None
@@ -68,6 +83,8 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
 
     def create_test_db(self, *args: Any, **kwargs: Any) -> str:
         config = get_config()
+        self._old_database_name = self.connection.settings_dict["NAME"]
+        self.run_report = None
         self._fingerprint = fingerprint.compute(self.connection.alias, self.connection.settings_dict)
         self._template_is_current = False
         self._template_stamp = None
@@ -95,7 +112,7 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
                 test_database_name: str = super().create_test_db(*args, **kwargs)  # type: ignore[misc]
             if not self._template_is_current:
                 self._move_template_extensions()
-                if self._template_stamp is not None:
+                if self._template_stamp is not None or self.run_member:
                     self._record_fingerprint()
         except (DjangoDatabaseError, self.connection.Database.DatabaseError) as exc:
             self._close_lease()
@@ -131,6 +148,11 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
             self._preflight(lease.cursor, test_database_name, keepdb)
         lease.acquire_setup("choosing a template" if self._existing_database else "creating it")
         self._other_runs = lease.other_runs()
+        same_run = (
+            self.run_member and not keepdb and not self._other_runs
+            and not self._existing_database
+            and self._run_has_template(lease.cursor, test_database_name)
+        )
         if self._other_runs and verbosity >= 1:
             self.log(
                 f"schemaiso: alias '{self.connection.alias}': test database "
@@ -140,12 +162,20 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
         if not self._existing_database:
             # Django drops an existing test database unless told to keep it; a kept
             # one that exists it only looks up, on a connection of its own: ours will do.
-            keep = keepdb or bool(self._other_runs)
+            keep = keepdb or bool(self._other_runs) or same_run
             if not (keep and self._database_exists(lease.cursor, test_database_name)):  # type: ignore[attr-defined]
                 super()._create_test_db(verbosity, autoclobber, keep)  # type: ignore[misc]
         lease.join()
         self._prepare_test_database(test_database_name)
         return test_database_name
+
+    def _run_has_template(self, cursor: Any, test_database_name: str) -> bool:
+        """Whether another process of this run already made the test database and
+        its template (pytest-xdist workers): then it is this run's, not a leftover."""
+        if not self._database_exists(cursor, test_database_name):  # type: ignore[attr-defined]
+            return False
+        with self._test_db_cursor(test_database_name) as test_cursor:
+            return self._sibling_template(test_cursor, self._require_state()) is not None
 
     def _close_lease(self) -> None:
         if self._lease is not None:
@@ -163,6 +193,13 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
         if self._existing_database:
             return self._test_db_cursor(self._test_database_name)
         return self._nodb_cursor()  # type: ignore[attr-defined, no-any-return]
+
+    def run_cursor(self, test_database_name: str) -> AbstractContextManager[Any]:
+        """A cursor where the leases of runs on ``test_database_name`` live (for
+        locks that a run's processes share, like the pytest plugin's serial gate)."""
+        self._existing_database = get_config().in_existing_database(self.connection.alias)
+        self._test_database_name = test_database_name
+        return self._server_cursor()
 
     def _server_answers(self) -> bool:
         """Whether a new connection to the server works (after a database error)."""
@@ -186,7 +223,7 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
         failure to connect says which alias, host and user, before Django's generic errors."""
         alias = self.connection.alias
         try:
-            return RunLease(self._server_cursor, test_database_name, self.log)
+            return RunLease(self._server_cursor, test_database_name, self.log, run_id())
         except (DjangoOperationalError, self.connection.Database.OperationalError) as exc:
             raise SchemaIsoError(
                 f"schemaiso: cannot connect to PostgreSQL for alias '{alias}' at "
@@ -445,6 +482,8 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
     def _reuses_spares(self) -> bool:
         """With ``--keepdb``, schemas are kept as spares and reset for the next run,
         where the plan allows a faithful reset."""
+        if self._spares_planned is not None:
+            return bool(self._keepdb and self._template_stamp and self._spares_planned)
         plan = self._clone_plan
         return bool(
             self._keepdb and self._template_stamp and plan is not None
@@ -459,7 +498,10 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
     def create_schema(self, schema: str, role: str) -> None:
         """Create ``schema`` with our marker and fill it from the template, right now."""
         self._plan()
-        self._fill_schema(self._raw_connection(), schema, role)
+        raw = self._raw_connection()
+        budget = (clone.server_lock_budget(raw, self.concurrent_setups)
+                  if self.concurrent_setups > 1 else None)
+        self._fill_schema(raw, schema, role, lock_budget=budget)
 
     def _fill_schema(
         self, raw: Any, schema: str, role: str, lock_budget: int | None = None
@@ -525,15 +567,19 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
             clones.cancel()
 
     def use_main_schema(self) -> None:
-        """Move the main process off the template into its own schema (cloned once)."""
+        """Move this process off the template into its own schema (cloned once): the
+        main schema, or a run member's worker schema (``own_worker_number``)."""
         state = self._require_state()
-        if state["role"] == "main" or state["mirror"]:
+        if self.own_worker_number is None:
+            schema, role = self._names(state).main, "main"
+        else:
+            schema, role = self._names(state).worker(self.own_worker_number), "worker"
+        if (state["role"] == role and state["schema"] == schema) or state["mirror"]:
             return
         self.wait_for_clones()
-        main = self._names(state).main
-        if not self._schema_exists(main):
-            self.create_schema(main, "main")
-        self._use_schema(main, "main")
+        if not self._schema_exists(schema):
+            self.create_schema(schema, role)
+        self._use_schema(schema, role)
 
     def follow(self, primary_settings_dict: dict[str, Any]) -> None:
         """Make this mirror alias use the same schema as its primary."""
@@ -606,6 +652,9 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
         if state is None or state["mirror"]:
             return super().destroy_test_db(old_database_name, verbosity, keepdb, suffix)  # type: ignore[misc, no-any-return]
         self.cancel_clones()
+        if self.run_member and suffix is None:
+            self.leave_run(old_database_name)
+            return None
         if suffix is not None:
             # A worker's schema lives in the test database: it goes when the database
             # goes, or with this run's other schemas below when the database stays.
@@ -646,6 +695,59 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
             ) from exc
         finally:
             self._close_lease()
+
+    def leave_run(self, old_database_name: str | None = None) -> None:
+        """A run member's teardown: close this process's connections and lease and
+        report what ``finish_run`` needs; the schemas stay until the run ends."""
+        state = self._require_state()
+        self.cancel_clones()
+        self.run_report = RunReport(
+            alias=state["alias"], test_database_name=self._test_database_name,
+            run_id=state["run_id"], prefix=state["prefix"], shared=state["shared"],
+            template=state["template"], schema=state["schema"],
+            template_stamp=self._template_stamp, reuses_spares=self._reuses_spares,
+            existing_database=self._existing_database,
+            keep_failed=bool(state.get("keep_failed")),
+            migrated=not self._template_is_current, worker=self.own_worker_number,
+        )
+        self._close_lease()
+        self.connection.close()
+        close_pool = getattr(self.connection, "close_pool", None)
+        if close_pool is not None:
+            close_pool()
+        self.connection.settings_dict[STATE_KEY] = None
+        super().destroy_test_db(old_database_name or self._old_database_name, 0, True)  # type: ignore[misc]
+
+    def finish_run(self, report: RunReport, keepdb: bool, verbosity: int) -> None:
+        """End a run whose members have all left (the pytest plugin's last step):
+        drop its test database, or, when it stays (``keepdb``, other runs, failed
+        schemas kept), this run's schemas, or keep them as spares."""
+        sd = self.connection.settings_dict
+        old_database_name = sd["NAME"]
+        name = report["test_database_name"]
+        self.run_member = False
+        self._test_database_name = name
+        self._existing_database = report["existing_database"]
+        self._keepdb = keepdb
+        self._verbosity = verbosity
+        self._template_stamp = report["template_stamp"]
+        self._spares_planned = report["reuses_spares"]
+        lease = self._lease = self._open_lease(name)
+        try:
+            lease.acquire_setup("keeping its schemas" if keepdb else "dropping it")
+            if not (self._existing_database or self._database_exists(lease.cursor, name)):  # type: ignore[attr-defined]
+                self._close_lease()
+                return  # another run dropped it already
+        except BaseException:
+            self._close_lease()
+            raise
+        sd["NAME"] = name
+        sd[STATE_KEY] = SchemaState(
+            alias=report["alias"], prefix=report["prefix"], run_id=report["run_id"],
+            shared=report["shared"], template=report["template"], schema=None, role="main",
+            mirror=False, keep_failed=report["keep_failed"],
+        )
+        self.destroy_test_db(old_database_name, verbosity, keepdb)
 
     def _leave_test_database(self, keepdb: bool) -> int:
         """Give up this run's claim on the test database, under the setup lock (held

@@ -24,6 +24,13 @@ def run_id() -> str:
     return _RUN_ID
 
 
+def adopt(run: str, pid: int) -> None:
+    """Make this process one of run ``run`` whose main process is ``pid``: a
+    pytest-xdist worker, whose controller names the run for every worker."""
+    global _RUN_ID, _RUN_PID
+    _RUN_ID, _RUN_PID = run, pid
+
+
 def run_pid() -> int:
     """The pid of the run's main process, which every marker names, also in workers:
     a worker exits before the run ends, and the next run's prune must not take its

@@ -38,6 +38,31 @@ class SchemaState(TypedDict):
     keep_failed: NotRequired[bool]
 
 
+class RunReport(TypedDict):
+    """What a run member (a pytest-xdist worker) leaves for the end of its run:
+    enough to find, keep or drop the run's schemas once every member has gone."""
+
+    alias: str
+    test_database_name: str
+    run_id: str
+    prefix: str
+    shared: str
+    template: str
+    #: The schema this member's tests used.
+    schema: str | None
+    #: The run id that built the template (spares of another are stale), or None
+    #: for a template of this run alone.
+    template_stamp: str | None
+    #: Whether the template allows keeping schemas as spares (``--reuse-db``).
+    reuses_spares: bool
+    existing_database: bool
+    keep_failed: bool
+    #: Whether this member ran ``migrate`` (it built the template).
+    migrated: bool
+    #: The member's worker schema number, or None for the main schema.
+    worker: int | None
+
+
 def get_state(settings_dict: dict[str, Any]) -> SchemaState | None:
     """The alias's state, or None when schemaiso does not manage it."""
     state = settings_dict.get(STATE_KEY)

@@ -98,6 +98,8 @@ class TemplateChoiceMixin(StateAccessMixin):
     _other_runs = 0
     #: The server's version number, part of the plan cache key.
     _server_version = 0
+    #: One of several processes of one run (see ``SchemaIsolationCreationMixin``).
+    run_member = False
 
     def _create_template_schema(
         self, cursor: Any, template: str, test_database_name: str, state: SchemaState
@@ -105,7 +107,13 @@ class TemplateChoiceMixin(StateAccessMixin):
         """Decide which template this run migrates into, or reuses: the shared one,
         or, when another run uses the shared one and it does not fit this run, one
         of this run's own. Runs under the lease's setup lock, which it releases; a run
-        that builds the shared template holds the build lock until ``migrate`` ends."""
+        that builds the shared template holds the build lock until ``migrate`` ends.
+        A run's other processes use the template its first process made."""
+        if self.run_member:
+            sibling = self._sibling_template(cursor, state)
+            if sibling is not None:
+                self._follow_sibling(cursor, *sibling, test_database_name, state)
+                return
         row = self._schema_comment(cursor, template)
         while (
             self._keepdb and self._other_runs and self._lease is not None
@@ -154,6 +162,48 @@ class TemplateChoiceMixin(StateAccessMixin):
             self._lease.hold_build()
             self._lease.release_setup()
 
+    def _sibling_template(self, cursor: Any, state: SchemaState) -> tuple[str, dict[str, Any]] | None:
+        """The template another process of this run made (xdist workers share one):
+        the shared template, or the run's own when another run held the shared one."""
+        for schema in (state["template"], self._names(state).run_template):
+            row = self._schema_comment(cursor, schema)
+            payload = parse_marker(row[0]) if row is not None else None
+            if payload is not None and payload.get("run") == state["run_id"]:
+                return schema, payload
+        return None
+
+    def _follow_sibling(
+        self, cursor: Any, template: str, kept: dict[str, Any], test_database_name: str,
+        state: SchemaState,
+    ) -> None:
+        """Use the template this run's first process migrates: wait for its build,
+        never migrate a second time, and fail if that build failed."""
+        alias = state["alias"]
+        while not kept.get("fingerprint"):
+            if self._lease is None or not self._lease.build_in_progress():
+                raise SchemaIsoError(
+                    f"schemaiso: alias '{alias}': another process of this run (a pytest-xdist "
+                    f"worker) created template '{template}' in test database "
+                    f"'{test_database_name}', but its migrate did not finish: see that "
+                    "worker's error. This process does not migrate it again."
+                )
+            self._lease.wait_for_build(template)
+            self._lease.acquire_setup("choosing a template")
+            row = self._schema_comment(cursor, template)
+            kept = (parse_marker(row[0]) if row is not None else None) or {}
+        changes = fingerprint.differences(kept.get("fingerprint"), self._fingerprint)
+        if changes:
+            raise SchemaIsoError(
+                f"schemaiso: alias '{alias}': the processes of this run disagree about what "
+                f"migrate makes ({'; '.join(changes)}). Settings must not depend on the "
+                "worker (e.g. PYTEST_XDIST_WORKER); one template serves them all."
+            )
+        if template != state["template"]:
+            self._set_state(template=template, schema=template)
+        self._reuse_template(template, kept)
+        if template != self._names(state).template:
+            self._template_stamp = None  # a run's own template is never kept
+
     def _will_fit(self, kept: dict[str, Any]) -> bool:
         """Whether a template still being migrated is being built for this run's
         fingerprint (its builder names it in ``building`` until ``migrate`` ends)."""
@@ -194,6 +244,8 @@ class TemplateChoiceMixin(StateAccessMixin):
         self._set_state(template=template, schema=template)
         self._template_stamp = None
         if self._lease is not None:
+            if self.run_member:
+                self._lease.hold_build()  # this run's other processes wait for it
             self._lease.release_setup()
         self.log(
             f"schemaiso: alias '{state['alias']}': template '{shared_template}' is in use by "
@@ -204,7 +256,8 @@ class TemplateChoiceMixin(StateAccessMixin):
         """Stamp the template with this run's fingerprint, once ``migrate`` has finished:
         a template whose ``migrate`` was interrupted has none and is rebuilt."""
         state = self._require_state()
-        payload = marker("template", state["run_id"], pid=run_pid(), fingerprint=self._fingerprint)
+        role = "template" if state["template"] == self._names(state).template else "run_template"
+        payload = marker(role, state["run_id"], pid=run_pid(), fingerprint=self._fingerprint)
         with self.connection.cursor() as cursor:
             cursor.execute(
                 f"COMMENT ON SCHEMA {quote_ident(state['template'])} IS {quote_literal(payload)}"
