@@ -16,6 +16,9 @@ Environment:
     TESTPROJECT_EVOLVING a directory holding an "evolving_migrations" package:
                          installs the "evolving" app with those migrations (tests
                          change them between --keepdb runs)
+    TESTPROJECT_WITHOUT_EXTENSIONS  "1" leaves out the apps whose tables need an
+                         extension (library: hstore; shop), for pytest-django's
+                         --no-migrations, which creates tables without migrations
 """
 
 import os
@@ -89,6 +92,8 @@ INSTALLED_APPS = [
     "demo_failures",
     "schemaiso",  # for `manage.py schemaiso list|prune`; the runner does not need it
 ]
+if os.environ.get("TESTPROJECT_WITHOUT_EXTENSIONS") == "1":
+    INSTALLED_APPS = [app for app in INSTALLED_APPS if app not in ("library", "shop")]
 if os.environ.get("TESTPROJECT_GIS") == "1":
     INSTALLED_APPS += ["django.contrib.gis", "places"]
 if int(os.environ.get("TESTPROJECT_WIDE_TABLES", "0")):

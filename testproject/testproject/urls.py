@@ -1,4 +1,18 @@
 from django.contrib import admin
+from django.db import connection
+from django.http import JsonResponse
 from django.urls import path
 
-urlpatterns = [path("admin/", admin.site.urls)]
+
+def slots(request):
+    """The Slot keys and the schema the serving thread's connection works in
+    (pytests/test_fixtures.py asks it through live_server)."""
+    from isolation.models import Slot
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_schema()")
+        schema = cursor.fetchone()[0]
+    return JsonResponse({"schema": schema, "keys": sorted(Slot.objects.values_list("key", flat=True))})
+
+
+urlpatterns = [path("admin/", admin.site.urls), path("slots/", slots)]

@@ -709,6 +709,7 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
             existing_database=self._existing_database,
             keep_failed=bool(state.get("keep_failed")),
             migrated=not self._template_is_current, worker=self.own_worker_number,
+            ready=state["role"] in ("main", "worker"),
         )
         self._close_lease()
         self.connection.close()

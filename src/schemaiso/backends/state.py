@@ -59,6 +59,8 @@ class RunReport(TypedDict):
     keep_failed: bool
     #: Whether this member ran ``migrate`` (it built the template).
     migrated: bool
+    #: Whether its setup finished (it moved into its own schema).
+    ready: bool
     #: The member's worker schema number, or None for the main schema.
     worker: int | None
 

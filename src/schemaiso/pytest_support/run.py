@@ -110,7 +110,7 @@ def crash_reports(known: list[RunReport]) -> list[RunReport]:
             run_id=names.run_id, prefix=config.prefix, shared=config.shared_schema_for(alias),
             template=names.template, schema=None, template_stamp=None, reuses_spares=False,
             existing_database=config.in_existing_database(alias), keep_failed=False,
-            migrated=False, worker=None,
+            migrated=False, worker=None, ready=False,
         ))
     return reports
 
@@ -142,13 +142,20 @@ def describe(reports: list[RunReport]) -> list[str]:
     for report in reports:
         by_database.setdefault((report["alias"], report["test_database_name"]), []).append(report)
     for (alias, database), members in sorted(by_database.items()):
-        migrated = sorted(_member_name(r) for r in members if r["migrated"])
-        how = ("migrated by " + ", ".join(migrated)) if migrated else "migrate skipped (kept template up to date)"
-        schemas = sorted({str(r["schema"]) for r in members})
+        ready = [r for r in members if r["ready"]]
+        failed = len(members) - len(ready)
+        if not ready:
+            lines.append(f"schemaiso: alias '{alias}': test database '{database}': setup "
+                         f"failed in {failed} process(es); see their errors.")
+            continue
+        migrated = sorted(_member_name(r) for r in ready if r["migrated"])
+        how = ("migrated by " + ", ".join(migrated)) if migrated else (
+            "migrate skipped (kept template up to date)")
+        schemas = sorted({str(r["schema"]) for r in ready})
         lines.append(
             f"schemaiso: alias '{alias}': test database '{database}', template "
-            f"'{members[0]['template']}' {how}; {len(schemas)} schema(s) ran tests: "
-            f"{', '.join(schemas)}."
+            f"'{ready[0]['template']}' {how}; {len(schemas)} schema(s) ran tests: "
+            f"{', '.join(schemas)}" + (f"; setup failed in {failed} process(es)." if failed else ".")
         )
     return lines
 
