@@ -96,7 +96,8 @@ class Run:
         return self.stdout + self.stderr
 
     def explain(self) -> str:
-        return f"$ manage.py {' '.join(self.args)}\nexit {self.returncode}\n{self.output}"
+        command = " ".join(self.args) if self.args[:1] == ["pytest"] else "manage.py " + " ".join(self.args)
+        return f"$ {command}\nexit {self.returncode}\n{self.output}"
 
 
 @dataclass
@@ -155,6 +156,22 @@ class Project:
             stdin=subprocess.DEVNULL,
         )
         return Run(list(args), proc.returncode, proc.stdout, proc.stderr)
+
+    def pytest(self, *args: str, timeout: float = 600, **env: str) -> Run:
+        """pytest (pytest-django, pytest-xdist, schemaiso's plugin) on testproject
+        with its pytest.ini, in an environment free of this run's pytest variables."""
+        return self.start_pytest(*args, **env).finish(timeout)
+
+    def start_pytest(self, *args: str, **env: str) -> Started:
+        """Start such a pytest run without waiting for it."""
+        clean = {k: v for k, v in self.env(**env).items() if not k.startswith("PYTEST_")}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pytest", "-c", "pytest.ini", "--rootdir", ".",
+             "-p", "no:cacheprovider", *args],
+            cwd=TESTPROJECT, env=clean, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+        return Started(["pytest", *args], proc)
 
     def start(self, *args: str, **env: str) -> Started:
         """Start ``manage.py`` without waiting for it (runs at the same time as others)."""

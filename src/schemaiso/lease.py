@@ -37,6 +37,9 @@ IN_USE_LOCK = 0x7369_0002
 BUILD_LOCK = 0x7369_0003
 #: Held shared on the run id's key by every lease of one run (see the module docstring).
 RUN_LOCK = 0x7369_0004
+#: Held on the run id's key by the process of a run that migrates the run's
+#: template, until ``migrate`` ends: the run's other processes wait for it.
+RUN_BUILD_LOCK = 0x7369_0006
 #: How often a run waiting for the setup lock asks again (an interruptible wait,
 #: with either driver, instead of a blocking pg_advisory_lock).
 POLL_SECONDS = 0.2
@@ -75,6 +78,7 @@ class RunLease:
         self.holds_setup = False
         self.in_use = False
         self.holds_build = False
+        self.holds_run_build = False
 
     @property
     def cursor(self) -> Any:
@@ -85,16 +89,17 @@ class RunLease:
         self._cursor.execute(sql, params)
         return self._cursor.fetchone()[0]
 
-    def _try_lock(self, lock: int) -> bool:
-        return bool(self._scalar("SELECT pg_try_advisory_lock(%s, %s)", [lock, self.key]))
+    def _try_lock(self, lock: int, key: int | None = None) -> bool:
+        return bool(self._scalar("SELECT pg_try_advisory_lock(%s, %s)",
+                                 [lock, self.key if key is None else key]))
 
-    def _unlock(self, lock: int) -> None:
-        self._scalar("SELECT pg_advisory_unlock(%s, %s)", [lock, self.key])
+    def _unlock(self, lock: int, key: int | None = None) -> None:
+        self._scalar("SELECT pg_advisory_unlock(%s, %s)", [lock, self.key if key is None else key])
 
-    def _wait_for(self, lock: int, message: str) -> None:
+    def _wait_for(self, lock: int, message: str, key: int | None = None) -> None:
         """Take ``lock``, polling, and say ``message`` once if it has to wait."""
         told = False
-        while not self._try_lock(lock):
+        while not self._try_lock(lock, key):
             if not told:
                 self._log(message)
                 told = True
@@ -121,10 +126,38 @@ class RunLease:
         if not self.holds_build:
             self.holds_build = self._try_lock(BUILD_LOCK)
 
+    def hold_run_build(self) -> None:
+        """Mark this run's template as being migrated by this process (setup lock held)."""
+        if not self.holds_run_build:
+            self.holds_run_build = self._try_lock(RUN_BUILD_LOCK, self.run_key)
+
     def release_build(self) -> None:
         if self.holds_build:
             self._unlock(BUILD_LOCK)
             self.holds_build = False
+        if self.holds_run_build:
+            self._unlock(RUN_BUILD_LOCK, self.run_key)
+            self.holds_run_build = False
+
+    def run_build_in_progress(self) -> bool:
+        """Whether another process of this run is migrating the run's template."""
+        if self.holds_run_build:
+            return False
+        if not self._try_lock(RUN_BUILD_LOCK, self.run_key):
+            return True
+        self._unlock(RUN_BUILD_LOCK, self.run_key)
+        return False
+
+    def wait_for_run_build(self, template: str) -> None:
+        """Wait, without the setup lock, until this run's ``template`` is migrated."""
+        self.release_setup()
+        self._wait_for(
+            RUN_BUILD_LOCK,
+            f"schemaiso: waiting for another process of this run to finish migrating "
+            f"template '{template}' in test database '{self.test_database_name}'...",
+            self.run_key,
+        )
+        self._unlock(RUN_BUILD_LOCK, self.run_key)
 
     def build_in_progress(self) -> bool:
         """Whether a live run is migrating the shared template right now."""
@@ -181,5 +214,5 @@ class RunLease:
 
     def close(self) -> None:
         """End the session, which releases whatever it still holds."""
-        self.holds_setup = self.in_use = self.holds_build = False
+        self.holds_setup = self.in_use = self.holds_build = self.holds_run_build = False
         self._stack.close()

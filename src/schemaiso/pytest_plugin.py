@@ -250,5 +250,6 @@ def _where(fixturedef: Any) -> str:
     code = getattr(fixturedef.func, "__code__", None)
     if code is None:
         return str(fixturedef.baseid or "conftest")
-    return f"{os.path.relpath(code.co_filename)}:{code.co_firstlineno}"
+    path = os.path.relpath(code.co_filename)
+    return f"{code.co_filename if path.startswith('..') else path}:{code.co_firstlineno}"
 

@@ -1,38 +1,14 @@
-"""pytest-django's fixtures and markers under schemaiso's plugin, as functions;
-and the collisions of isolation/tests.py, which fail when two workers share a
-schema (unique keys, ids restarting at 1, one test's flush hitting another)."""
+"""pytest-django's fixtures and markers under schemaiso's plugin, as functions."""
 
 import json
-import time
 import urllib.request
 
 import pytest
 from django.db import connections
-
 from isolation.models import Slot
 from library.models import Author, Tag
+
 from pytests.helpers import current_schema, is_worker_schema, parallel_step, serial_step
-
-
-def fill_and_check(n, marker):
-    for i in range(1, n + 1):
-        Slot.objects.create(key=f"k{i}", value=marker)
-    time.sleep(0.3)  # leave time for another session to interfere
-    assert list(Slot.objects.order_by("id").values_list("id", "key", "value")) == [
-        (i, f"k{i}", marker) for i in range(1, n + 1)
-    ]
-    assert Slot.objects.create(key="extra", value=marker).id == n + 1
-
-
-@pytest.mark.django_db(transaction=True, reset_sequences=True)
-@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 6])
-def test_transactional_db_collisions(n):
-    fill_and_check(n, 100 + n)
-
-
-@pytest.mark.parametrize("n", [1, 2, 3, 4])
-def test_reset_sequences_fixture_collisions(django_db_reset_sequences, n):
-    fill_and_check(n, 200 + n)
 
 
 def test_db_fixture_runs_in_a_worker_schema(db):

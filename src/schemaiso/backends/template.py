@@ -28,6 +28,10 @@ _CREATE_EXTENSION = re.compile(
 )
 
 
+#: An advisory lock (in the test database) that serializes CREATE EXTENSION.
+EXTENSION_LOCK = 0x7369_0007
+
+
 def extensions_into(shared: str) -> Callable[..., Any]:
     """An execute wrapper that installs extensions into the shared schema.
 
@@ -41,6 +45,12 @@ def extensions_into(shared: str) -> Callable[..., Any]:
             match = _CREATE_EXTENSION.match(sql)
             if match and not re.search(r"\bSCHEMA\b", match["rest"], re.IGNORECASE):
                 sql = sql.rstrip().rstrip(";") + " SCHEMA " + quote_ident(shared)
+            if match and not params and not many:
+                # Two runs migrating at once both create the extension: IF NOT EXISTS
+                # does not stop the second insert into pg_extension ("duplicate key").
+                # One statement string is one transaction even in autocommit, so the
+                # lock lasts until the extension is committed.
+                sql = f"SELECT pg_advisory_xact_lock({EXTENSION_LOCK}, 0); {sql}"
         return execute(sql, params, many, context)
 
     return wrapper
@@ -160,6 +170,8 @@ class TemplateChoiceMixin(StateAccessMixin):
             # Others may set up while this run migrates; whoever would reuse the
             # template waits for the build lock instead.
             self._lease.hold_build()
+            if self.run_member:
+                self._lease.hold_run_build()
             self._lease.release_setup()
 
     def _sibling_template(self, cursor: Any, state: SchemaState) -> tuple[str, dict[str, Any]] | None:
@@ -180,14 +192,14 @@ class TemplateChoiceMixin(StateAccessMixin):
         never migrate a second time, and fail if that build failed."""
         alias = state["alias"]
         while not kept.get("fingerprint"):
-            if self._lease is None or not self._lease.build_in_progress():
+            if self._lease is None or not self._lease.run_build_in_progress():
                 raise SchemaIsoError(
                     f"schemaiso: alias '{alias}': another process of this run (a pytest-xdist "
                     f"worker) created template '{template}' in test database "
                     f"'{test_database_name}', but its migrate did not finish: see that "
                     "worker's error. This process does not migrate it again."
                 )
-            self._lease.wait_for_build(template)
+            self._lease.wait_for_run_build(template)
             self._lease.acquire_setup("choosing a template")
             row = self._schema_comment(cursor, template)
             kept = (parse_marker(row[0]) if row is not None else None) or {}
@@ -245,7 +257,7 @@ class TemplateChoiceMixin(StateAccessMixin):
         self._template_stamp = None
         if self._lease is not None:
             if self.run_member:
-                self._lease.hold_build()  # this run's other processes wait for it
+                self._lease.hold_run_build()  # this run's other processes wait for it
             self._lease.release_setup()
         self.log(
             f"schemaiso: alias '{state['alias']}': template '{shared_template}' is in use by "
