@@ -23,6 +23,8 @@ What it holds (model ``i`` = ``M<i>`` in app ``a<i // 25>``):
   counts, enough extra TestCase classes for 12 in all, and 4
   TransactionTestCase classes (last app) that commit rows with the same unique
   codes and check counts: they fail if two workers ever share tables.
+- a ``pytest.ini`` (settings module, test files named ``tests.py``) for
+  ``bench/compare.py --pytest``, which runs the same suite with pytest-django.
 
 Migrations are written directly from the same spec as the models (running
 ``makemigrations`` for 1000 models is slow); tests/test_bench.py checks with
@@ -280,7 +282,8 @@ def tests_py(models: list[Model], extra_classes: int, last_app: bool) -> str:
         "",
         "",
         f"class {label.upper()}Tests(TestCase):",
-        "    # Stock Django's --keepdb reuses its worker databases unchecked: a",
+        "    # Stock Django's --keepdb (and pytest-django's --reuse-db, which compare.py",
+        "    # runs with the stock BENCH_RUNNER) reuses its worker databases unchecked: a",
         "    # TransactionTestCase's flush in an earlier run removed these rows there.",
         '    @unittest.skipIf(os.environ.get("BENCH_KEEPDB") == "1" and "DiscoverRunner" in '
         'os.environ.get("BENCH_RUNNER", ""), "stock --keepdb: stale kept clones")',
@@ -381,11 +384,20 @@ if __name__ == "__main__":
 '''
 
 
+# pytest-django reads the settings module from here; the suite's test modules are
+# all called tests.py, which pytest's default python_files (test_*.py) would miss.
+PYTEST_INI = """[pytest]
+DJANGO_SETTINGS_MODULE = benchproj.settings
+python_files = tests.py
+"""
+
+
 def project_files(tables: int) -> Iterator[tuple[str, str]]:
     """(relative path, content) of every file of the project."""
     apps = apps_of(tables)
     labels = [group[0].label for group in apps]
     yield "manage.py", MANAGE_PY
+    yield "pytest.ini", PYTEST_INI
     yield "benchproj/__init__.py", ""
     yield "benchproj/settings.py", SETTINGS_PY.format(
         apps="\n".join(f'    "{label}",' for label in labels))

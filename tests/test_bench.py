@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,58 @@ def test_compare_runs_both_runners_and_prints_the_ratio_line(tmp_path: Path, kee
     schemaiso_log = (logs / "round1-schemaiso.log").read_text()
     assert ("migrate skipped" in schemaiso_log) == keepdb, schemaiso_log
     assert ("warming up" in output) == keepdb, output
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("keepdb", [False, True], ids=["fresh", "reuse-db"])
+def test_compare_pytest_mode_runs_both_plugins_and_prints_the_ratio_line(
+        tmp_path: Path, keepdb: bool) -> None:
+    pytest.importorskip("psycopg", reason="bench/ uses psycopg 3 (the tox env has psycopg2 only)")
+    pytest.importorskip("xdist", reason="--pytest runs pytest-xdist")
+    server_url()
+    before = _bench_databases()
+    logs = tmp_path / "logs"
+    run = subprocess.run(
+        [sys.executable, str(BENCH / "compare.py"), "--pytest", "-n", "2", "--tables", "10",
+         "--rounds", "1", "--projects", str(tmp_path / "projects"), "--logs", str(logs),
+         *(["--keepdb"] if keepdb else [])],
+        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600,
+        stdin=subprocess.DEVNULL,
+    )
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output
+    last = run.stdout.strip().splitlines()[-1]
+    number = r"\d+(?:\.\d+)?"
+    assert re.fullmatch(rf"ratio setup={number} teardown={number} total={number}", last), output
+    assert _bench_databases() == before  # stock's _gwN databases too, kept ones included
+    assert ("warming up" in output) == keepdb, output
+    for kind in ("stock", "schemaiso"):
+        log = (logs / f"round1-{kind}.log").read_text()
+        assert "2 workers [" in log, log  # really ran under xdist
+        assert re.search(rf"^bench-timing: setup={number} teardown={number} workers=2 ", log,
+                         re.MULTILINE), log
+        # The plugin is on in the schemaiso run only (its header and summary lines).
+        assert bool(re.search(r"^schemaiso: ", log, re.MULTILINE)) == (kind == "schemaiso"), log
+
+
+def test_pytest_timing_plugin_without_xdist(tmp_path: Path) -> None:
+    """bench/pytest_timing.py in a single process: the process is its own only worker."""
+    pytest.importorskip("pytest_django")
+    project = generate.ensure_project(2, tmp_path)
+    before = _bench_databases()
+    env = {k: v for k, v in _env(DATABASE_URL=server_url(),
+                                 BENCH_TEST_NAME=f"bench_{uuid.uuid4().hex[:8]}_single",
+                                 PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(BENCH)]),
+                                 ).items() if not k.startswith("PYTEST_")}
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "pytest_timing", "-p", "no:xdist",
+         "-p", "no:cacheprovider"],
+        cwd=project, env=env, capture_output=True, text=True, timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output
+    last = run.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(r"bench-timing: setup=(\d+\.\d+) teardown=(\d+\.\d+) workers=1 "
+                        r"sessionfinish=(\d+\.\d+)", last), output
+    assert _bench_databases() == before
