@@ -126,11 +126,21 @@ def test_one_process_without_xdist(project: Project) -> None:
     assert project.leftovers() == {}
 
 
-def test_serial_marker_is_registered_with_help() -> None:
+@pytest.mark.parametrize("switch", [[], ["-o", "addopts=", "--schemaiso"],
+                                    ["-o", "addopts=", "-o", "schemaiso=true"]],
+                         ids=["-p", "--schemaiso", "ini"])
+def test_serial_marker_is_registered_with_help(switch: list[str]) -> None:
     project = Project(name="unused", tmp_path=Path("."))
-    run = project.pytest("--markers")
+    run = project.pytest(*switch, "--markers")
     assert run.returncode == 0, run.explain()
     assert re.search(r"^@pytest\.mark\.serial: run this test after every other test", run.stdout, re.M)
+
+
+def test_installed_but_not_turned_on_the_plugin_registers_nothing() -> None:
+    project = Project(name="unused", tmp_path=Path("."))
+    run = project.pytest("-o", "addopts=", "--markers")
+    assert run.returncode == 0, run.explain()
+    assert "@pytest.mark.serial" not in run.stdout
 
 
 def _tests_outside(tmp_path: Path, conftest: str, tests: str) -> Path:

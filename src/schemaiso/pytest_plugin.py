@@ -85,7 +85,9 @@ class SchemaIsoSession:
             run_identity.adopt(run, int(given.get("pid") or os.getppid()))
         self.reports: list[Any] = []
         self.crashed = False
+        #: The serial gate, in an xdist worker whose collection has serial tests.
         self.gate: Any = None
+        self.serial_ids: set[str] = set()
         self.serial_count = 0
 
     # -- the database blocker ------------------------------------------------
@@ -131,7 +133,7 @@ class SchemaIsoSession:
 
         serial = serial_last(items, self.serial_tags)
         self.serial_count = len(serial)
-        self._serial_ids = {item.nodeid for item in serial}
+        self.serial_ids = {item.nodeid for item in serial}
         if serial and self.worker_id is not None and self.worker_count > 1:
             # Before this worker reports its collection, so before any test is
             # scheduled anywhere: every worker holds the gate by then.
@@ -144,7 +146,7 @@ class SchemaIsoSession:
         return gate_cursor(self.worker_id)
 
     def _is_serial(self, item: pytest.Item | None) -> bool:
-        return item is not None and item.nodeid in getattr(self, "_serial_ids", ())
+        return item is not None and item.nodeid in self.serial_ids
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: Any) -> Generator[None, Any, Any]:
