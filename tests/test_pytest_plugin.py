@@ -203,3 +203,21 @@ def test_without_the_plugin_pytest_django_is_unchanged(project: Project) -> None
     assert passed(run) == 20
     assert "schemaiso:" not in run.output  # the header lists the installed plugin, inert
     assert project.leftovers() == {}
+
+
+def test_keep_failed_schemas_keeps_the_failed_workers_schema(project: Project) -> None:
+    folder = _tests_outside(project.tmp_path, "", '''
+        def test_fails(db):
+            assert False, "on purpose"
+    ''')
+    run = project.pytest("-n", "2", "--keep-failed-schemas", "isolation", str(folder),
+                         PYTHONPATH=str(TESTPROJECT), **FEW_APPS)
+    assert run.returncode == 1, run.explain()
+    match = re.search(r'SET search_path TO "(schemaiso_[0-9a-f]{8}_w[12])"', run.stdout)
+    assert "schemaiso: kept 1 schema(s) of alias 'default' where tests failed" in run.stdout
+    assert match, run.explain()
+    database = f"test_{project.name}"
+    assert match.group(1) in project.leftovers()[database]
+    # The next run on this host drops it (its run is over) and leaves nothing.
+    passed(project.pytest("isolation", **FEW_APPS))
+    assert project.leftovers() == {}

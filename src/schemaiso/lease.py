@@ -111,7 +111,8 @@ class RunLease:
         if not self.holds_setup:
             self._wait_for(
                 SETUP_LOCK,
-                f"schemaiso: waiting for another run to finish setting up or tearing down "
+                f"schemaiso: waiting for another run (or process of this run) to finish "
+                f"setting up or tearing down "
                 f"test database '{self.test_database_name}' before {why}...",
             )
             self.holds_setup = True

@@ -88,6 +88,9 @@ class SchemaIsoSession:
         #: The serial gate, in an xdist worker whose collection has serial tests.
         self.gate: Any = None
         self.serial_ids: set[str] = set()
+        self.failed_ids: set[str] = set()
+        #: What ending the run said, for the terminal summary.
+        self.said: list[str] = []
         self.serial_count = 0
 
     # -- the database blocker ------------------------------------------------
@@ -189,7 +192,13 @@ class SchemaIsoSession:
         return result
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.failed and self.config.getoption("schemaiso_keep_failed"):
+        """``--keep-failed-schemas``: mark this worker's schema once a test failed,
+        after its teardown (inside the test, the mark would roll back with it)."""
+        if not self.config.getoption("schemaiso_keep_failed") or self.controller:
+            return
+        if report.failed:
+            self.failed_ids.add(report.nodeid)
+        if report.when == "teardown" and report.nodeid in self.failed_ids:
             from .backends.creation import mark_failed_schemas
 
             with self._unblocked():
@@ -213,7 +222,8 @@ class SchemaIsoSession:
                 self.reports.extend(run.crash_reports(self.reports))
             keepdb = bool(self.config.getoption("reuse_db", False))
             with self._unblocked():
-                run.finish(self.reports, keepdb, int(self.config.option.verbose or 0))
+                run.finish(self.reports, keepdb, int(self.config.option.verbose or 0),
+                           self.said.append)
         finally:
             if self.gate is not None:
                 self.gate.close()
@@ -224,7 +234,7 @@ class SchemaIsoSession:
 
         if self.worker_id is not None:
             return
-        lines = describe(self.reports)
+        lines = describe(self.reports) + self.said
         if self.serial_count:
             where = "after all other tests, alone" if self.controller else "last"
             lines.append(f"schemaiso: {self.serial_count} serial test(s) ran {where}.")

@@ -13,6 +13,7 @@ used, and the controller ends the run once every worker has gone
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -121,8 +122,11 @@ def _run_id() -> str:
     return run_id()
 
 
-def finish(reports: list[RunReport], keepdb: bool, verbosity: int) -> None:
-    """End the run: once per test database, from the reports of its members."""
+def finish(
+    reports: list[RunReport], keepdb: bool, verbosity: int, say: Callable[[str], None]
+) -> None:
+    """End the run: once per test database, from the reports of its members.
+    What the creations log goes to ``say`` (pytest shows no stderr at this point)."""
     activation.install()
     done: set[tuple[str, str]] = set()
     for report in reports:
@@ -132,7 +136,11 @@ def finish(reports: list[RunReport], keepdb: bool, verbosity: int) -> None:
         done.add(key)
         creation = connections[report["alias"]].creation
         assert isinstance(creation, SchemaIsolationCreationMixin)
-        creation.finish_run(report, keepdb, verbosity)
+        creation.log = say  # type: ignore[method-assign, assignment]
+        try:
+            creation.finish_run(report, keepdb, verbosity)
+        finally:
+            del creation.log
 
 
 def describe(reports: list[RunReport]) -> list[str]:
