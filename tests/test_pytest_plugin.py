@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -220,4 +223,31 @@ def test_keep_failed_schemas_keeps_the_failed_workers_schema(project: Project) -
     assert match.group(1) in project.leftovers()[database]
     # The next run on this host drops it (its run is over) and leaves nothing.
     passed(project.pytest("isolation", **FEW_APPS))
+    assert project.leftovers() == {}
+
+
+def test_schemas_of_a_killed_pytest_run_are_dropped_by_the_next_run(project: Project) -> None:
+    folder = _tests_outside(project.tmp_path, "", '''
+        import time
+
+        def test_sleeps(db):
+            time.sleep(60)
+    ''')
+    started = project.start_pytest("-n", "2", "--reuse-db", "isolation", str(folder),
+                                   PYTHONPATH=str(TESTPROJECT), **FEW_APPS)
+    database = f"test_{project.name}"
+    deadline = time.monotonic() + 120
+    while not len([s for s in project.leftovers().get(database, []) if "_w" in s]) == 2:
+        assert time.monotonic() < deadline and started.proc.poll() is None, "no worker schemas"
+        time.sleep(0.5)
+    time.sleep(2)  # the workers are in their tests now
+    os.killpg(started.proc.pid, signal.SIGKILL)  # the controller and its workers
+    started.proc.communicate()
+    killed = [s for s in project.leftovers()[database] if "_w" in s]
+    assert len(killed) == 2, killed
+
+    # The next run on this host drops them: their run's process is gone.
+    passed(project.pytest("-n", "2", "--reuse-db", "isolation", **FEW_APPS))
+    assert not set(killed) & set(project.leftovers()[database])
+    passed(project.pytest("-n", "2", "isolation", **FEW_APPS))
     assert project.leftovers() == {}
