@@ -237,7 +237,7 @@ def test_schemas_of_a_killed_pytest_run_are_dropped_by_the_next_run(project: Pro
                                    PYTHONPATH=str(TESTPROJECT), **FEW_APPS)
     database = f"test_{project.name}"
     deadline = time.monotonic() + 120
-    while not len([s for s in project.leftovers().get(database, []) if "_w" in s]) == 2:
+    while len([s for s in project.leftovers().get(database, []) if "_w" in s]) != 2:
         assert time.monotonic() < deadline and started.proc.poll() is None, "no worker schemas"
         time.sleep(0.5)
     time.sleep(2)  # the workers are in their tests now
