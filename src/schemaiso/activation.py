@@ -14,6 +14,7 @@ from typing import Any
 from django.db import connections
 
 from .backends.creation import SchemaIsolationCreationMixin
+from .backends.state import close_with_pool
 from .backends.wrapper import SchemaIsolationWrapperMixin
 
 _isolated_classes: dict[type, type] = {}
@@ -74,7 +75,4 @@ def close_connections() -> None:
     connection ends the parent's session. So the parent closes everything first.
     """
     for connection in connections.all(initialized_only=True):
-        connection.close()
-        close_pool = getattr(connection, "close_pool", None)
-        if close_pool is not None:
-            close_pool()
+        close_with_pool(connection)

@@ -45,6 +45,20 @@ RUN_BUILD_LOCK = 0x7369_0006
 POLL_SECONDS = 0.2
 
 
+def poll_until(attempt: Callable[[], bool], waiting: Callable[[], None]) -> float:
+    """Call ``attempt`` every POLL_SECONDS until it succeeds, and ``waiting`` once
+    before the first pause; returns the seconds waited. Polling keeps the wait
+    interruptible (Ctrl-C) with either driver, unlike a blocking ``pg_advisory_lock``."""
+    started = time.monotonic()
+    told = False
+    while not attempt():
+        if not told:
+            waiting()
+            told = True
+        time.sleep(POLL_SECONDS)
+    return time.monotonic() - started
+
+
 def database_key(test_database_name: str) -> int:
     """The second lock key: a stable, non-negative 31-bit hash of the database name."""
     return int.from_bytes(hashlib.sha1(test_database_name.encode()).digest()[:4], "big") >> 1
@@ -98,12 +112,20 @@ class RunLease:
 
     def _wait_for(self, lock: int, message: str, key: int | None = None) -> None:
         """Take ``lock``, polling, and say ``message`` once if it has to wait."""
-        told = False
-        while not self._try_lock(lock, key):
-            if not told:
-                self._log(message)
-                told = True
-            time.sleep(POLL_SECONDS)
+        poll_until(lambda: self._try_lock(lock, key), lambda: self._log(message))
+
+    def _taken_elsewhere(self, lock: int, key: int | None = None) -> bool:
+        """Whether another session holds ``lock`` now (asked by taking and releasing it)."""
+        if not self._try_lock(lock, key):
+            return True
+        self._unlock(lock, key)
+        return False
+
+    def _wait_until_free(self, lock: int, message: str, key: int | None = None) -> None:
+        """Wait, without the setup lock, until nobody holds ``lock``."""
+        self.release_setup()
+        self._wait_for(lock, message, key)
+        self._unlock(lock, key)
 
     def acquire_setup(self, why: str) -> None:
         """Take the exclusive setup lock, saying once what we wait for when another
@@ -142,42 +164,28 @@ class RunLease:
 
     def run_build_in_progress(self) -> bool:
         """Whether another process of this run is migrating the run's template."""
-        if self.holds_run_build:
-            return False
-        if not self._try_lock(RUN_BUILD_LOCK, self.run_key):
-            return True
-        self._unlock(RUN_BUILD_LOCK, self.run_key)
-        return False
+        return not self.holds_run_build and self._taken_elsewhere(RUN_BUILD_LOCK, self.run_key)
 
     def wait_for_run_build(self, template: str) -> None:
         """Wait, without the setup lock, until this run's ``template`` is migrated."""
-        self.release_setup()
-        self._wait_for(
+        self._wait_until_free(
             RUN_BUILD_LOCK,
             f"schemaiso: waiting for another process of this run to finish migrating "
             f"template '{template}' in test database '{self.test_database_name}'...",
             self.run_key,
         )
-        self._unlock(RUN_BUILD_LOCK, self.run_key)
 
     def build_in_progress(self) -> bool:
         """Whether a live run is migrating the shared template right now."""
-        if self.holds_build:
-            return False
-        if not self._try_lock(BUILD_LOCK):
-            return True
-        self._unlock(BUILD_LOCK)
-        return False
+        return not self.holds_build and self._taken_elsewhere(BUILD_LOCK)
 
     def wait_for_build(self, template: str) -> None:
         """Wait, without the setup lock, until the run migrating ``template`` is done."""
-        self.release_setup()
-        self._wait_for(
+        self._wait_until_free(
             BUILD_LOCK,
             f"schemaiso: waiting for another run to finish migrating template '{template}' "
             f"in test database '{self.test_database_name}', to reuse it...",
         )
-        self._unlock(BUILD_LOCK)
 
     def join(self) -> None:
         """Mark the test database as used by this run until ``leave``."""

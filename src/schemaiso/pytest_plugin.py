@@ -132,6 +132,7 @@ class SchemaIsoSession:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        from .backends.run_identity import run_id
         from .pytest_support.serial import SerialGate, serial_last
 
         serial = serial_last(items, self.serial_tags)
@@ -140,7 +141,7 @@ class SchemaIsoSession:
         if serial and self.worker_id is not None and self.worker_count > 1:
             # Before this worker reports its collection, so before any test is
             # scheduled anywhere: every worker holds the gate by then.
-            self.gate = SerialGate(self._gate_cursor, _run_id_now(), self._unblocked)
+            self.gate = SerialGate(self._gate_cursor, run_id(), self._unblocked)
             self.gate.share()
 
     def _gate_cursor(self) -> Any:
@@ -246,12 +247,6 @@ def _run_id_from(testrunuid: str) -> str:
     import hashlib
 
     return hashlib.sha1(testrunuid.encode()).hexdigest()[:8]
-
-
-def _run_id_now() -> str:
-    from .backends.run_identity import run_id
-
-    return run_id()
 
 
 def _is_pytest_djangos(fixturedef: Any) -> bool:

@@ -30,7 +30,7 @@ from ..lease import RunLease
 from ..naming import SchemaNames, like_escape, marker, parse_marker, quote_ident, quote_literal
 from .clone_queue import CloneQueue, default_concurrency
 from .run_identity import create_marked_schema, first_line, run_id, run_pid
-from .state import STATE_KEY, RunReport, SchemaState, get_state
+from .state import STATE_KEY, RunReport, SchemaState, close_with_pool, get_state
 from .template import TemplateChoiceMixin, extensions_into, migrations_skipped_when
 
 _INHERITED_POOLS: list[Any] = []
@@ -651,10 +651,10 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
         state = self.state
         if state is None or state["mirror"]:
             return super().destroy_test_db(old_database_name, verbosity, keepdb, suffix)  # type: ignore[misc, no-any-return]
-        self.cancel_clones()
         if self.run_member and suffix is None:
             self.leave_run(old_database_name)
             return None
+        self.cancel_clones()
         if suffix is not None:
             # A worker's schema lives in the test database: it goes when the database
             # goes, or with this run's other schemas below when the database stays.
@@ -712,10 +712,7 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
             ready=state["role"] in ("main", "worker"),
         )
         self._close_lease()
-        self.connection.close()
-        close_pool = getattr(self.connection, "close_pool", None)
-        if close_pool is not None:
-            close_pool()
+        close_with_pool(self.connection)
         self.connection.settings_dict[STATE_KEY] = None
         super().destroy_test_db(old_database_name or self._old_database_name, 0, True)  # type: ignore[misc]
 
@@ -895,27 +892,29 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
         cleanup.drop_schemas(raw, surplus + stale)
 
 
-def _isolated_creations() -> list[SchemaIsolationCreationMixin]:
+def isolated_creations(initialized_only: bool = True) -> list[SchemaIsolationCreationMixin]:
+    """The creation of every schemaiso alias: of the connections this thread has
+    opened, or (``initialized_only=False``) of every alias in DATABASES."""
     return [
         c.creation
-        for c in connections.all(initialized_only=True)
+        for c in connections.all(initialized_only=initialized_only)
         if isinstance(c.creation, SchemaIsolationCreationMixin)
     ]
 
 
 def wait_for_clones() -> None:
     """Wait for every alias's background clones; the first failure is raised."""
-    for creation in _isolated_creations():
+    for creation in isolated_creations():
         creation.wait_for_clones()
 
 
 def mark_failed_schemas() -> None:
     """Mark the schemas this process's tests used as failed (``--keep-failed-schemas``)."""
-    for creation in _isolated_creations():
+    for creation in isolated_creations():
         creation.mark_failed()
 
 
 def cancel_clones() -> None:
     """Stop every alias's background clones and close their connections."""
-    for creation in _isolated_creations():
+    for creation in isolated_creations():
         creation.cancel_clones()

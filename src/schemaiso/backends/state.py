@@ -108,7 +108,13 @@ class StateAccessMixin:
     def _use_schema(self, schema: str, role: str) -> None:
         """Point every future connection of this alias (all threads) at ``schema``."""
         self._set_state(schema=schema, role=role)
-        self.connection.close()
-        close_pool = getattr(self.connection, "close_pool", None)
-        if close_pool is not None:
-            close_pool()
+        close_with_pool(self.connection)
+
+
+def close_with_pool(connection: Any) -> None:
+    """Close ``connection`` and its psycopg pool, if it has one: a pooled connection
+    keeps the search_path it was opened with, so a new schema needs new connections."""
+    connection.close()
+    close_pool = getattr(connection, "close_pool", None)
+    if close_pool is not None:
+        close_pool()

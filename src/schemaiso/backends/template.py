@@ -178,8 +178,7 @@ class TemplateChoiceMixin(StateAccessMixin):
         """The template another process of this run made (xdist workers share one):
         the shared template, or the run's own when another run held the shared one."""
         for schema in (state["template"], self._names(state).run_template):
-            row = self._schema_comment(cursor, schema)
-            payload = parse_marker(row[0]) if row is not None else None
+            payload = self._marker_of(cursor, schema)
             if payload is not None and payload.get("run") == state["run_id"]:
                 return schema, payload
         return None
@@ -201,8 +200,7 @@ class TemplateChoiceMixin(StateAccessMixin):
                 )
             self._lease.wait_for_run_build(template)
             self._lease.acquire_setup("choosing a template")
-            row = self._schema_comment(cursor, template)
-            kept = (parse_marker(row[0]) if row is not None else None) or {}
+            kept = self._marker_of(cursor, template) or {}
         changes = fingerprint.differences(kept.get("fingerprint"), self._fingerprint)
         if changes:
             raise SchemaIsoError(
@@ -233,6 +231,11 @@ class TemplateChoiceMixin(StateAccessMixin):
         )
         row: tuple[Any, ...] | None = cursor.fetchone()
         return row
+
+    def _marker_of(self, cursor: Any, schema: str) -> dict[str, Any] | None:
+        """The marker of ``schema``; None when it does not exist or is not ours."""
+        row = self._schema_comment(cursor, schema)
+        return parse_marker(row[0]) if row is not None else None
 
     def _reuse_template(self, template: str, kept: dict[str, Any]) -> None:
         """Use a kept template whose fingerprint matches: ``migrate`` is skipped."""

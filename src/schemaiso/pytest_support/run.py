@@ -20,20 +20,12 @@ from django.conf import settings
 from django.db import connections
 
 from .. import activation
-from ..backends.creation import SchemaIsolationCreationMixin
+from ..backends.creation import SchemaIsolationCreationMixin, isolated_creations
+from ..backends.run_identity import run_id
 from ..backends.state import RunReport, get_state
 from ..conf import get_config
 from ..errors import SchemaIsoError
 from ..naming import SchemaNames
-
-
-def isolated_creations(initialized_only: bool = False) -> list[SchemaIsolationCreationMixin]:
-    """The creation of every PostgreSQL alias (after ``activation.install``)."""
-    return [
-        c.creation
-        for c in connections.all(initialized_only=initialized_only)
-        if isinstance(c.creation, SchemaIsolationCreationMixin)
-    ]
 
 
 def prepare_members(
@@ -47,7 +39,7 @@ def prepare_members(
     """
     activation.install()
     number = int(worker_id[2:]) + 1 if worker_id and worker_id[2:].isdigit() else None
-    for creation in isolated_creations():
+    for creation in isolated_creations(initialized_only=False):
         creation.run_member = True
         creation.own_worker_number = number
         creation.concurrent_setups = max(1, worker_count)
@@ -59,9 +51,9 @@ def prepare_members(
         name = test.get("NAME")
         if not name:
             continue
-        suffix = "_" + worker_id
-        if name.endswith(suffix):
-            test["NAME"] = name[: -len(suffix)]
+        shared_name = without_worker_suffix(name, worker_id)
+        if shared_name != name:
+            test["NAME"] = shared_name
         elif worker_id in name and connections[alias].vendor == "postgresql":
             warnings.warn(
                 f"schemaiso: DATABASES['{alias}']['TEST']['NAME'] is '{name}', which names "
@@ -97,11 +89,11 @@ def crash_reports(known: list[RunReport]) -> list[RunReport]:
     """Reports for aliases no worker reported on, when a worker died before it
     could: enough to drop what this run may have left in their test databases."""
     config = get_config()
-    names = SchemaNames(prefix=config.prefix, run_id=_run_id())
+    names = SchemaNames(prefix=config.prefix, run_id=run_id())
     reported = {report["alias"] for report in known}
     reports: list[RunReport] = []
     activation.install()
-    for creation in isolated_creations():
+    for creation in isolated_creations(initialized_only=False):
         alias = creation.connection.alias
         test = creation.connection.settings_dict.get("TEST") or {}
         if alias in reported or test.get("MIRROR") or get_state(creation.connection.settings_dict):
@@ -114,12 +106,6 @@ def crash_reports(known: list[RunReport]) -> list[RunReport]:
             migrated=False, worker=None, ready=False,
         ))
     return reports
-
-
-def _run_id() -> str:
-    from ..backends.run_identity import run_id
-
-    return run_id()
 
 
 def finish(
@@ -177,7 +163,7 @@ def gate_cursor(worker_id: str | None) -> Any:
     """A cursor for the serial gate, where the run's leases live: the server's
     maintenance database, or the existing database (SCHEMAISO['EXISTING_DATABASE'])."""
     activation.install()
-    creations = isolated_creations()
+    creations = isolated_creations(initialized_only=False)
     if not creations:
         raise SchemaIsoError(
             "schemaiso: serial tests under pytest-xdist need a PostgreSQL alias in "
@@ -188,6 +174,10 @@ def gate_cursor(worker_id: str | None) -> Any:
 
 
 def _test_name(creation: SchemaIsolationCreationMixin, worker_id: str | None) -> str:
-    name: str = creation._get_test_db_name()  # type: ignore[attr-defined]
+    return without_worker_suffix(creation._get_test_db_name(), worker_id)  # type: ignore[attr-defined]
+
+
+def without_worker_suffix(name: str, worker_id: str | None) -> str:
+    """``name`` without the ``_<worker id>`` pytest-django appends to it per worker."""
     suffix = "_" + (worker_id or "")
     return name[: -len(suffix)] if worker_id and name.endswith(suffix) else name

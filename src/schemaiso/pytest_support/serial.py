@@ -13,13 +13,12 @@ deadlock; a worker that dies loses its session and so its lock.
 
 from __future__ import annotations
 
-import time
 import unittest
 from collections.abc import Callable
 from contextlib import AbstractContextManager, ExitStack
 from typing import Any
 
-from ..lease import POLL_SECONDS, run_key
+from ..lease import poll_until, run_key
 
 #: The first key of the gate's advisory lock (after lease.py's "si" keys).
 SERIAL_GATE_LOCK = 0x7369_0005
@@ -85,15 +84,12 @@ class SerialGate:
         if self._shared:
             self._scalar("SELECT pg_advisory_unlock_shared(%s, %s)")
             self._shared = False
-        started = time.monotonic()
-        told = False
-        while not self._scalar("SELECT pg_try_advisory_lock(%s, %s)"):
-            if waiting is not None and not told:
-                waiting()
-                told = True
-            time.sleep(POLL_SECONDS)
+        waited = poll_until(
+            lambda: bool(self._scalar("SELECT pg_try_advisory_lock(%s, %s)")),
+            waiting or (lambda: None),
+        )
         self.exclusive = True
-        return time.monotonic() - started
+        return waited
 
     def close(self) -> None:
         """End the session, which releases the gate."""
