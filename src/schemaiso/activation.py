@@ -47,6 +47,7 @@ def isolate(connection: Any) -> bool:
         return True
     connection.__class__ = isolated_class(type(connection))
     connection.creation = connection.creation_class(connection)
+    connection.isolate_extensions()
     return True
 
 

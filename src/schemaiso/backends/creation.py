@@ -29,9 +29,10 @@ from ..errors import SchemaIsoError
 from ..lease import RunLease
 from ..naming import SchemaNames, like_escape, marker, parse_marker, quote_ident, quote_literal
 from .clone_queue import CloneQueue, default_concurrency
+from .extensions import extensions_into
 from .run_identity import create_marked_schema, first_line, run_id, run_pid
 from .state import STATE_KEY, RunReport, SchemaState, close_with_pool, get_state
-from .template import TemplateChoiceMixin, extensions_into, migrations_skipped_when
+from .template import TemplateChoiceMixin, migrations_skipped_when
 
 _INHERITED_POOLS: list[Any] = []
 

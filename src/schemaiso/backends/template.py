@@ -3,12 +3,12 @@
 With ``--keepdb`` a kept template whose fingerprint matches is reused (``migrate``
 skipped); one that differs is rebuilt, unless another run uses it: then this run
 migrates a template of its own. ``CREATE EXTENSION`` during ``migrate`` is sent to
-the shared schema, and extensions that still land in the template are moved there.
+the shared schema (extensions.py), and extensions that still land in the template
+are moved there.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -21,39 +21,6 @@ from ..lease import RunLease
 from ..naming import marker, parse_marker, quote_ident, quote_literal
 from .run_identity import create_marked_schema, run_pid
 from .state import SchemaState, StateAccessMixin
-
-_CREATE_EXTENSION = re.compile(
-    r"^\s*CREATE\s+EXTENSION\s+(?:IF\s+NOT\s+EXISTS\s+)?(?:\"[^\"]+\"|[^\s;]+)(?P<rest>[^;]*);?\s*$",
-    re.IGNORECASE | re.DOTALL,
-)
-
-
-#: An advisory lock (in the test database) that serializes CREATE EXTENSION.
-EXTENSION_LOCK = 0x7369_0007
-
-
-def extensions_into(shared: str) -> Callable[..., Any]:
-    """An execute wrapper that installs extensions into the shared schema.
-
-    ``CREATE EXTENSION x`` without ``SCHEMA`` installs into the first schema on the
-    ``search_path``, which during ``migrate`` is the template: its functions and types
-    would then be copied into every worker, or break when the template is dropped.
-    """
-
-    def wrapper(execute: Callable[..., Any], sql: Any, params: Any, many: bool, context: Any) -> Any:
-        if isinstance(sql, str):
-            match = _CREATE_EXTENSION.match(sql)
-            if match and not re.search(r"\bSCHEMA\b", match["rest"], re.IGNORECASE):
-                sql = sql.rstrip().rstrip(";") + " SCHEMA " + quote_ident(shared)
-            if match and not params and not many:
-                # Two runs migrating at once both create the extension: IF NOT EXISTS
-                # does not stop the second insert into pg_extension ("duplicate key").
-                # One statement string is one transaction even in autocommit, so the
-                # lock lasts until the extension is committed.
-                sql = f"SELECT pg_advisory_xact_lock({EXTENSION_LOCK}, 0); {sql}"
-        return execute(sql, params, many, context)
-
-    return wrapper
 
 
 @contextmanager

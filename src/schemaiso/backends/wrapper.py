@@ -7,6 +7,7 @@ from typing import Any
 from django.db.backends.base.base import NO_DB_ALIAS
 
 from ..naming import quote_ident
+from .extensions import shared_extensions_in_tests
 from .state import search_path
 
 
@@ -24,6 +25,19 @@ class SchemaIsolationWrapperMixin:
     settings_dict: dict[str, Any]
     alias: str
     connection: Any
+    execute_wrappers: list[Any]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.isolate_extensions()
+
+    def isolate_extensions(self) -> None:
+        """Keep this connection's extension DDL in the shared schema (extensions.py).
+        Also called for a connection that got this mixin after it was made."""
+        if not getattr(self, "_extensions_isolated", False):
+            # First in the list: a test's own execute_wrapper() sees the SQL we send.
+            self.execute_wrappers.insert(0, shared_extensions_in_tests(self.settings_dict))
+            self._extensions_isolated = True
 
     def _configure_connection(self, connection: Any) -> bool:
         commit: bool = super()._configure_connection(connection)  # type: ignore[misc]
