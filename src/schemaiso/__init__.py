@@ -8,10 +8,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Runner", "SchemaIsolationMixin", "SchemaIsoError", "__version__"]
+__all__ = [
+    "Runner", "SchemaIsolationMixin", "SchemaIsoError", "__version__", "libpq_options",
+    "search_path",
+]
 
 if TYPE_CHECKING:
     from .errors import SchemaIsoError
+    from .raw_connections import libpq_options, search_path
     from .runner import Runner, SchemaIsolationMixin
 
 
@@ -21,6 +25,10 @@ def __getattr__(name: str) -> Any:
         from . import runner
 
         return getattr(runner, name)
+    if name in ("search_path", "libpq_options"):
+        from . import raw_connections
+
+        return getattr(raw_connections, name)
     if name == "SchemaIsoError":
         from .errors import SchemaIsoError
 
