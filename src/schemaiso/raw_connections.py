@@ -26,7 +26,8 @@ def search_path(alias: str = "default") -> list[str]:
 def libpq_options(alias: str = "default") -> str:
     """``search_path(alias)`` as libpq ``options`` (``-c search_path=...``): pass it as
     ``psycopg.connect(..., options=...)`` or in ``PGOPTIONS`` for a subprocess.
-    Empty when :func:`search_path` is."""
+    Empty when :func:`search_path` is: then leave ``options`` out, since even an
+    empty ``options`` replaces the ``PGOPTIONS`` a connection would otherwise read."""
     path = search_path(alias)
     if not path:
         return ""
