@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,12 +71,7 @@ def get_config() -> Config:
     shared = raw.get("SHARED_SCHEMA")
     if shared is not None:
         shared = validate_schema_name(shared, setting="SCHEMAISO['SHARED_SCHEMA']")
-    tags = raw.get("SERIAL_TAGS", ["serial"])
-    if isinstance(tags, str) or not all(isinstance(t, str) and t for t in tags):
-        raise SchemaIsoError(
-            "schemaiso: SCHEMAISO['SERIAL_TAGS'] must be a list of tag names, "
-            'e.g. ["serial"].'
-        )
+    tags = validate_serial_tags(raw.get("SERIAL_TAGS", ["serial"]))
     concurrency = raw.get("CLONE_CONCURRENCY")
     if concurrency is not None and (
         isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
@@ -95,10 +91,45 @@ def get_config() -> Config:
     return Config(
         prefix=prefix,
         shared_schema_setting=shared,
-        serial_tags=frozenset(tags),
+        serial_tags=tags,
         clone_concurrency=concurrency,
         existing_database=existing,
     )
+
+
+#: The two places serial tag names come from, as error messages name them.
+SERIAL_TAGS_SETTING = "SCHEMAISO['SERIAL_TAGS']"
+SERIAL_TAGS_OPTION = "--serial-tag"
+
+
+def validate_serial_tags(tags: Any, *, source: str = SERIAL_TAGS_SETTING) -> frozenset[str]:
+    """Check serial tag names from ``source`` (the setting or the ``--serial-tag`` option)
+    by one rule, so that a name one of them accepts the other accepts too."""
+    if isinstance(tags, (str, bytes)) or not isinstance(tags, Iterable):
+        bad: list[Any] = [tags]
+    else:
+        tags = list(tags)
+        bad = [t for t in tags if not isinstance(t, str) or not t.strip()]
+        if not bad:
+            return frozenset(tags)
+    if source == SERIAL_TAGS_OPTION:
+        raise SchemaIsoError(
+            f"schemaiso: {source} takes a non-empty tag name, not {bad[0]!r}; give one name "
+            "per option, e.g. --serial-tag isolate --serial-tag serial."
+        )
+    raise SchemaIsoError(
+        f'schemaiso: {source} must be a list of tag names, e.g. ["serial"]. Got {tags!r}.'
+    )
+
+
+def serial_tags_for_run(
+    option: Iterable[str] | None, config: Config | None = None
+) -> frozenset[str]:
+    """The serial tags of this run: the ``--serial-tag`` names when given (they replace
+    the setting's, so that one command picks its own), else ``SCHEMAISO['SERIAL_TAGS']``."""
+    if option is not None:
+        return validate_serial_tags(option, source=SERIAL_TAGS_OPTION)
+    return (config or get_config()).serial_tags
 
 
 def _existing_database(value: Any) -> bool | frozenset[str]:

@@ -35,6 +35,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="schemaiso: keep the schema of every worker where a test failed, with the "
         "test database, and print how to connect to it with psql.",
     )
+    group.addoption(
+        "--serial-tag", action="append", dest="schemaiso_serial_tags", metavar="NAME",
+        help="schemaiso: tests with this marker (or Django @tag) run last and alone. Can be "
+        "used multiple times; the names given replace SCHEMAISO['SERIAL_TAGS'] for this run "
+        "and are registered markers.",
+    )
     parser.addini("schemaiso", type="bool", default=False,
                   help="Turn on schemaiso's plugin (one test database, a schema per worker).")
 
@@ -53,16 +59,29 @@ def pytest_configure(config: pytest.Config) -> None:
             "schemaiso's pytest plugin works through pytest-django, which is not "
             "active: install pytest-django (and do not pass -p no:django)."
         )
-    from .conf import get_config
+    from .conf import SERIAL_TAGS_OPTION, SERIAL_TAGS_SETTING, serial_tags_for_run
 
-    serial_tags = get_config().serial_tags
-    config.addinivalue_line(
-        "markers",
-        "serial: run this test after every other test has finished, alone "
-        "(across pytest-xdist workers too); schemaiso's SCHEMAISO['SERIAL_TAGS'].",
-    )
+    # Read here, not at addoption time: Django's settings are configured by now.
+    option = config.getoption("schemaiso_serial_tags")
+    try:
+        serial_tags = serial_tags_for_run(option)
+    except SchemaIsoError as exc:
+        if option is None:
+            raise
+        raise pytest.UsageError(str(exc)) from None
+    source = SERIAL_TAGS_SETTING if option is None else SERIAL_TAGS_OPTION
+    if "serial" in serial_tags:
+        config.addinivalue_line(
+            "markers",
+            "serial: run this test after every other test has finished, alone "
+            "(across pytest-xdist workers too); schemaiso's SCHEMAISO['SERIAL_TAGS'].",
+        )
+    else:  # still registered, so that tests marked with it collect under --strict-markers
+        config.addinivalue_line(
+            "markers", f"serial: schemaiso's default serial tag, not one in this run ({source})."
+        )
     for tag in sorted(serial_tags - {"serial"}):
-        config.addinivalue_line("markers", f"{tag}: a serial tag (SCHEMAISO['SERIAL_TAGS']).")
+        config.addinivalue_line("markers", f"{tag}: a serial tag ({source}).")
     config.pluginmanager.register(SchemaIsoSession(config, serial_tags), "schemaiso-session")
 
 

@@ -16,7 +16,7 @@ from django.test.utils import iter_test_cases  # type: ignore[attr-defined]
 from . import activation
 from .backends.creation import SchemaIsolationCreationMixin, cancel_clones, wait_for_clones
 from .backends.state import get_state
-from .conf import get_config
+from .conf import serial_tags_for_run
 from .errors import SchemaIsoError
 from .naming import SchemaNames
 from .parallel import MainProcessPhase, PhasedSuite, SchemaIsolatedParallelTestSuite
@@ -47,9 +47,17 @@ class SchemaIsolationMixin:
     test_suite: type[unittest.TestSuite]
     time_keeper: Any
 
-    def __init__(self, *args: Any, keep_failed_schemas: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        keep_failed_schemas: bool = False,
+        serial_tags: list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """``serial_tags`` (``--serial-tag``, repeatable) replaces
+        ``SCHEMAISO['SERIAL_TAGS']`` for this run; None keeps the setting's."""
         super().__init__(*args, **kwargs)
-        self.serial_tags = get_config().serial_tags
+        self.serial_tags = serial_tags_for_run(serial_tags)
         self.serial_tests: list[unittest.TestCase] = []
         self.keep_failed_schemas = keep_failed_schemas
 
@@ -61,6 +69,14 @@ class SchemaIsolationMixin:
             action="store_true",
             help="Keep the schema of every worker (and of the main process) where a test "
             "failed, with the test database, and print how to connect to it with psql.",
+        )
+        parser.add_argument(
+            "--serial-tag",
+            action="append",
+            dest="serial_tags",
+            metavar="NAME",
+            help="Tests with this tag run after the parallel phase, alone. Can be used "
+            "multiple times; the names given replace SCHEMAISO['SERIAL_TAGS'] for this run.",
         )
 
     def build_suite(self, test_labels: Any = None, **kwargs: Any) -> PhasedSuite:

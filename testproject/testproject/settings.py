@@ -7,6 +7,8 @@ Environment:
     TESTPROJECT_POOL     "1" enables psycopg 3 connection pooling
     TESTPROJECT_SCHEMAISO_PREFIX  sets SCHEMAISO["PREFIX"]
     TESTPROJECT_EXISTING_DATABASE "1" sets SCHEMAISO["EXISTING_DATABASE"] = True
+    TESTPROJECT_SERIAL_TAGS  comma-separated names, e.g. "isolate,serial": sets
+                         SCHEMAISO["SERIAL_TAGS"] (empty: an empty list)
     TESTPROJECT_WIDE_TABLES  installs the "wide" app, whose migration creates that
                          many tables by SQL (a big schema for lock-table tests)
     TESTPROJECT_DB_CACHE a table name: Django's database cache in that table, and the
@@ -73,6 +75,9 @@ if "TESTPROJECT_SCHEMAISO_PREFIX" in os.environ:
     SCHEMAISO["PREFIX"] = os.environ["TESTPROJECT_SCHEMAISO_PREFIX"]
 if os.environ.get("TESTPROJECT_EXISTING_DATABASE") == "1":
     SCHEMAISO["EXISTING_DATABASE"] = True
+if "TESTPROJECT_SERIAL_TAGS" in os.environ:
+    _tags = os.environ["TESTPROJECT_SERIAL_TAGS"]
+    SCHEMAISO["SERIAL_TAGS"] = _tags.split(",") if _tags else []
 
 SECRET_KEY = "testproject-insecure-key-for-tests-only"
 DEBUG = False
