@@ -170,6 +170,13 @@ def test_stock_options_keep_working(project: Project) -> None:
     assert run.returncode == 0, run.explain()
     assert "Used shuffle seed: 42" in run.output
     assert "Total database setup" in run.output and "Total database teardown" in run.output
+    # schemaiso's own steps, each on its own line: migrate, the clones, the drop.
+    assert re.search(r"^    Migrating template '\w+' of 'default' took [\d.]+s$", run.output, re.M)
+    assert re.search(
+        r"^  Cloning 3 schema\(s\) of 'default' \(\d+ at a time, in the background\) took",
+        run.output, re.M,
+    ), run.explain()
+    assert re.search(r"^  Dropping test database '\w+' \('default'\) took", run.output, re.M)
     if durations:
         assert "Slowest test durations" in run.output
     assert project.leftovers() == {}

@@ -47,6 +47,35 @@ class SchemaIsolationMixin:
     test_suite: type[unittest.TestSuite]
     time_keeper: Any
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Refuse, as the class is defined, bases that would make the runner run tests
+        without isolation and without a word."""
+        super().__init_subclass__(**kwargs)
+        mro = cls.__mro__
+        if DiscoverRunner in mro and mro.index(DiscoverRunner) < mro.index(SchemaIsolationMixin):
+            # DiscoverRunner's methods do not call super(): none of the mixin's would run.
+            first = next(b for b in cls.__bases__ if issubclass(b, DiscoverRunner))
+            raise SchemaIsoError(
+                f"schemaiso: {cls.__qualname__} puts SchemaIsolationMixin after "
+                f"{first.__qualname__} in its bases, so DiscoverRunner's methods replace "
+                "the mixin's and tests would run without schema isolation. Put the mixin "
+                f"first: class {cls.__name__}(SchemaIsolationMixin, {first.__name__})."
+            )
+        inherited = next(
+            (vars(b)["parallel_test_suite"] for b in mro[mro.index(SchemaIsolationMixin) + 1:]
+             if "parallel_test_suite" in vars(b)),
+            ParallelTestSuite,
+        )
+        if inherited is not ParallelTestSuite and cls.parallel_test_suite is SchemaIsolatedParallelTestSuite:
+            # The mixin's class attribute comes first and would drop the base's suite.
+            raise SchemaIsoError(
+                f"schemaiso: {cls.__qualname__} inherits parallel_test_suite = "
+                f"{inherited.__qualname__}, which SchemaIsolationMixin would replace with "
+                f"its own. Make {inherited.__qualname__} a subclass of "
+                "schemaiso.parallel.SchemaIsolatedParallelTestSuite and set "
+                f"parallel_test_suite = {inherited.__qualname__} on {cls.__name__}."
+            )
+
     def __init__(
         self,
         *args: Any,
@@ -129,6 +158,7 @@ class SchemaIsolationMixin:
                 connection.creation.clone_main_early = runs_in_main
                 connection.creation.keep_failed_schemas = self.keep_failed_schemas
                 connection.creation.expected_workers = self.parallel if self.parallel > 1 else 0
+                connection.creation.time_keeper = self.time_keeper
         try:
             old_config = super().setup_databases(**kwargs)  # type: ignore[misc]
         except BaseException:
