@@ -15,6 +15,7 @@ import os
 import queue
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, suppress
 from typing import Any
@@ -107,6 +108,10 @@ class CloneQueue:
         self._cancelled = False
         self._stopping = False
         self.submitted: list[str] = []
+        #: When the first clone started and the last one ended (``--timing``).
+        self.first_started: float | None = None
+        self.last_finished: float | None = None
+        self.finished = 0
 
     @property
     def concurrency(self) -> int:
@@ -202,7 +207,14 @@ class CloneQueue:
                     self._busy[ident] = raw
                 try:
                     for schema, role in _chain(first, jobs):
+                        started = time.perf_counter()
+                        with self._lock:
+                            if self.first_started is None:
+                                self.first_started = started
                         self._job(raw, schema, role)
+                        with self._lock:
+                            self.last_finished = time.perf_counter()
+                            self.finished += 1
                 finally:
                     with self._lock:
                         self._busy.pop(ident, None)

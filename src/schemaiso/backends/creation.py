@@ -14,7 +14,7 @@ from __future__ import annotations
 import shlex
 import warnings
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from django.db import DatabaseError as DjangoDatabaseError
@@ -72,6 +72,10 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
 
     _clone_plan: clone.ClonePlan | None = None
     _clones: CloneQueue | None = None
+    #: How many of ``_clones``' finished clones ``--timing`` has recorded.
+    _clones_timed = 0
+    #: Django's TimeKeeper when the runner has ``--timing`` (the runner sets it).
+    time_keeper: Any = None
     _template_signature = ""
     #: Set by the runner from ``--keep-failed-schemas``.
     keep_failed_schemas = False
@@ -107,8 +111,13 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
         try:
             with (
                 self.connection.execute_wrapper(extensions_into(shared)),
-                migrations_skipped_when(lambda alias: alias == self.connection.alias
-                                        and self._template_is_current),
+                migrations_skipped_when(
+                    lambda alias: alias == self.connection.alias and self._template_is_current,
+                    lambda alias: self._timed(
+                        f"    Migrating template '{self._require_state()['template']}' "
+                        f"of '{alias}'"
+                    ) if alias == self.connection.alias else nullcontext(),
+                ),
             ):
                 test_database_name: str = super().create_test_db(*args, **kwargs)  # type: ignore[misc]
             if not self._template_is_current:
@@ -559,12 +568,32 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
     def wait_for_clones(self) -> None:
         """Block until this alias's background clones are done; raise the first failure."""
         if self._clones is not None:
-            self._clones.wait()
+            clones = self._clones
+            clones.wait()
+            if clones.finished > self._clones_timed and clones.first_started is not None:
+                self._record_time(
+                    f"  Cloning {clones.finished - self._clones_timed} schema(s) of "
+                    f"'{self.connection.alias}' ({clones.concurrency} at a time, "
+                    "in the background)",
+                    (clones.last_finished or clones.first_started) - clones.first_started,
+                )
+                self._clones_timed = clones.finished
+
+    def _timed(self, label: str) -> AbstractContextManager[Any]:
+        """Time a step for ``--timing`` (Django prints it in the order steps begin)."""
+        return self.time_keeper.timed(label) if self.time_keeper is not None else nullcontext()
+
+    def _record_time(self, label: str, seconds: float) -> None:
+        """Record a step timed elsewhere (background clones) for ``--timing``."""
+        records = getattr(self.time_keeper, "records", None)
+        if records is not None:
+            records[label].append(seconds)
 
     def cancel_clones(self) -> None:
         """Stop this alias's background clones (teardown after a failure or Ctrl-C)."""
         if self._clones is not None:
             clones, self._clones = self._clones, None
+            self._clones_timed = 0
             clones.cancel()
 
     def use_main_schema(self) -> None:
@@ -579,7 +608,8 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
             return
         self.wait_for_clones()
         if not self._schema_exists(schema):
-            self.create_schema(schema, role)
+            with self._timed(f"  Cloning schema '{schema}' of '{self.connection.alias}'"):
+                self.create_schema(schema, role)
         self._use_schema(schema, role)
 
     def follow(self, primary_settings_dict: dict[str, Any]) -> None:
@@ -669,10 +699,12 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
             last_out_of_existing = (
                 self._existing_database and not keepdb and not others and not failed
             )
+            alias, database = state["alias"], self.connection.settings_dict["NAME"]
             if keep_database:
-                self._drop_run_schemas(
-                    state, verbosity, keeps_template=not last_out_of_existing, keep=failed
-                )
+                with self._timed(f"  Dropping this run's schemas of '{alias}' ('{database}')"):
+                    self._drop_run_schemas(
+                        state, verbosity, keeps_template=not last_out_of_existing, keep=failed
+                    )
             if last_out_of_existing:
                 self._drop_shared_schemas(state, verbosity)
             self._show_failed(state, failed)
@@ -684,7 +716,11 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
                 )
             self.connection.close()
             self.connection.settings_dict[STATE_KEY] = None
-            return super().destroy_test_db(old_database_name, verbosity, keep_database)  # type: ignore[misc, no-any-return]
+            with (
+                nullcontext() if keep_database
+                else self._timed(f"  Dropping test database '{database}' ('{alias}')")
+            ):
+                return super().destroy_test_db(old_database_name, verbosity, keep_database)  # type: ignore[misc, no-any-return]
         except (DjangoDatabaseError, self.connection.Database.DatabaseError) as exc:
             raise SchemaIsoError(
                 f"schemaiso: PostgreSQL at {self._server_display()} failed while tearing "
@@ -790,8 +826,7 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
         schema = state["schema"]
         try:
             with self.connection.cursor() as cursor:
-                row = self._schema_comment(cursor, schema)
-                payload = parse_marker(row[0]) if row is not None else None
+                payload = self._marker_of(cursor, schema)
                 if payload is None or payload.get("failed"):
                     return
                 role, run = payload.pop("role"), payload.pop("run")

@@ -10,7 +10,7 @@ are moved there.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS
@@ -24,9 +24,13 @@ from .state import SchemaState, StateAccessMixin
 
 
 @contextmanager
-def migrations_skipped_when(skip: Callable[[str], bool]) -> Iterator[None]:
+def migrations_skipped_when(
+    skip: Callable[[str], bool],
+    timed: Callable[[str], AbstractContextManager[Any]] = lambda alias: nullcontext(),
+) -> Iterator[None]:
     """Make ``call_command("migrate" | "createcachetable", database=alias)`` no-ops
-    while ``skip(alias)`` (a kept template whose fingerprint matches).
+    while ``skip(alias)`` (a kept template whose fingerprint matches), and run a
+    ``migrate`` that does happen inside ``timed(alias)`` (``--timing``).
 
     ``BaseDatabaseCreation.create_test_db`` calls both through
     ``django.core.management.call_command``, imported when it runs; everything else
@@ -40,10 +44,12 @@ def migrations_skipped_when(skip: Callable[[str], bool]) -> Iterator[None]:
     original = management.call_command
 
     def call_command(command_name: Any, *args: Any, **options: Any) -> Any:
-        if command_name in _SKIPPED_WITH_THE_TEMPLATE and skip(
-            options.get("database", DEFAULT_DB_ALIAS)
-        ):
+        alias = options.get("database", DEFAULT_DB_ALIAS)
+        if command_name in _SKIPPED_WITH_THE_TEMPLATE and skip(alias):
             return None
+        if command_name == "migrate":
+            with timed(alias):
+                return original(command_name, *args, **options)
         return original(command_name, *args, **options)
 
     management.call_command = call_command
