@@ -31,6 +31,11 @@ def _has_psycopg3() -> bool:
 #: psycopg2 tox environment runs every other combination.
 POOL_MODES = [False, True] if _has_psycopg3() else [False]
 
+#: How many runs in a row the repetition tests make (colliding tests, run after
+#: run). 10 by default, as the isolation proof asks; tox's secondary environments
+#: make fewer (tox.ini), so that the whole matrix fits CI's time.
+REPEAT_RUNS = int(os.environ.get("SCHEMAISO_TEST_RUNS", "10"))
+
 
 def server_url() -> str:
     url = os.environ.get("DATABASE_URL")

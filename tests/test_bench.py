@@ -14,6 +14,10 @@ import pytest
 
 from .conftest import ROOT, admin_connect, server_url
 
+#: The bench scripts are tested in tox's first environment only (tox.ini): they
+#: measure, and what they run is tested everywhere by the other tests.
+pytestmark = pytest.mark.bench
+
 BENCH = ROOT / "bench"
 # bench/ is a directory of scripts, not a package: load the generator by path.
 _spec = importlib.util.spec_from_file_location("bench_generate", BENCH / "generate.py")

@@ -11,9 +11,9 @@ import re
 
 import pytest
 
-from .conftest import POOL_MODES, Project
+from .conftest import POOL_MODES, REPEAT_RUNS, Project
 
-RUNS = 10
+RUNS = REPEAT_RUNS
 
 
 def test_colliding_tests_pass_in_their_own_schemas_run_after_run(project: Project) -> None:
