@@ -66,8 +66,10 @@ def test_xdist_workers_share_one_migrated_template_and_leave_nothing(project: Pr
 def test_colliding_tests_pass_ten_runs_in_a_row(project: Project) -> None:
     """The same fixed keys and ids in every worker: any sharing fails a test. Every
     other run keeps its schemas (--reuse-db), so reset spares are proven too."""
-    for round_no in range(max(2, REPEAT_RUNS)):
-        reuse = ["--reuse-db"] if round_no % 2 else []
+    rounds = max(2, REPEAT_RUNS)
+    for round_no in range(rounds):
+        # Alternating, the last round with --reuse-db (it keeps the test database).
+        reuse = ["--reuse-db"] if (rounds - round_no) % 2 else []
         run = project.pytest("-n", "4", *reuse, *COLLIDING, **FEW_APPS)
         assert passed(run) == 16, f"round {round_no}\n{run.explain()}"
         if not reuse:
