@@ -11,30 +11,11 @@ import pytest
 from django.db import connections
 
 from schemaiso import activation, cleanup, clone
-from schemaiso.backends.state import STATE_KEY, get_state
+from schemaiso.backends.state import get_state
 from schemaiso.errors import SchemaIsoError
 from schemaiso.naming import SchemaNames, marker, quote_ident, quote_literal
 
 from .conftest import AdminConnection, admin_connect
-
-
-@pytest.fixture
-def isolated_default(django_db_blocker: Any) -> Iterator[Any]:
-    """The default alias, isolated, with a freshly created test database."""
-    with django_db_blocker.unblock():
-        activation.install()
-        connection = connections["default"]
-        saved_test = dict(connection.settings_dict["TEST"])
-        old_name = connection.settings_dict["NAME"]
-        connection.settings_dict["TEST"]["NAME"] = f"test_inproc_{uuid.uuid4().hex[:8]}"
-        connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-        state = get_state(connection.settings_dict)
-        try:
-            yield connection
-        finally:
-            connection.settings_dict[STATE_KEY] = state
-            connection.creation.destroy_test_db(old_name, verbosity=0, keepdb=False)
-            connection.settings_dict["TEST"] = saved_test
 
 
 def _current_schema(connection: Any) -> str:

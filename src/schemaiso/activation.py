@@ -14,29 +14,25 @@ from typing import Any
 from django.db import connections
 
 from .backends.creation import SchemaIsolationCreationMixin
+from .backends.extensions import IssuedQueryOperationsMixin
 from .backends.state import close_with_pool
+from .backends.subclass import mix_into, same_named_subclass
 from .backends.wrapper import SchemaIsolationWrapperMixin
-
-_isolated_classes: dict[type, type] = {}
 
 
 def isolated_class(wrapper_class: type) -> type:
-    """The wrapper class with schema isolation mixed in (one per original class)."""
+    """The wrapper class with schema isolation mixed in (one per original class),
+    named as the original (backends/subclass.py says why)."""
     if issubclass(wrapper_class, SchemaIsolationWrapperMixin):
         return wrapper_class
-    if wrapper_class not in _isolated_classes:
-        base_creation: type = getattr(wrapper_class, "creation_class")
-        creation_class = type(
-            f"SchemaIsolated{base_creation.__name__}",
-            (SchemaIsolationCreationMixin, base_creation),
-            {"__module__": __name__},
-        )
-        _isolated_classes[wrapper_class] = type(
-            f"SchemaIsolated{wrapper_class.__name__}",
-            (SchemaIsolationWrapperMixin, wrapper_class),
-            {"creation_class": creation_class, "__module__": __name__},
-        )
-    return _isolated_classes[wrapper_class]
+    return same_named_subclass(
+        SchemaIsolationWrapperMixin,
+        wrapper_class,
+        creation_class=same_named_subclass(
+            SchemaIsolationCreationMixin, getattr(wrapper_class, "creation_class")
+        ),
+        ops_class=same_named_subclass(IssuedQueryOperationsMixin, getattr(wrapper_class, "ops_class")),
+    )
 
 
 def isolate(connection: Any) -> bool:
@@ -47,7 +43,7 @@ def isolate(connection: Any) -> bool:
         return True
     connection.__class__ = isolated_class(type(connection))
     connection.creation = connection.creation_class(connection)
-    connection.isolate_extensions()
+    mix_into(connection.ops, IssuedQueryOperationsMixin)
     return True
 
 

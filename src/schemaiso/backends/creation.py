@@ -28,8 +28,8 @@ from ..conf import get_config
 from ..errors import SchemaIsoError
 from ..lease import RunLease
 from ..naming import SchemaNames, like_escape, marker, parse_marker, quote_ident, quote_literal
+from .caller_warnings import warnings_at_caller
 from .clone_queue import CloneQueue, default_concurrency
-from .extensions import extensions_into
 from .run_identity import create_marked_schema, first_line, run_id, run_pid
 from .state import STATE_KEY, RunReport, SchemaState, close_with_pool, get_state
 from .template import TemplateChoiceMixin, migrations_skipped_when
@@ -83,50 +83,33 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
     #: created or dropped, and the shared schema is one of schemaiso's own.
     _existing_database = False
     _test_database_name = ""
+    #: True once our ``_create_test_db`` ran in this ``create_test_db`` call.
+    _set_up_here = False
 
     # -- creating the test database and the template --------------------------
 
+    @warnings_at_caller
     def create_test_db(self, *args: Any, **kwargs: Any) -> str:
-        config = get_config()
-        self._old_database_name = self.connection.settings_dict["NAME"]
-        self.run_report = None
-        self._fingerprint = fingerprint.compute(self.connection.alias, self.connection.settings_dict)
+        """Django's ``create_test_db``, with ``migrate`` going into the template (or
+        skipped for a current one); after it, the template is finished and this
+        process moves to its own schema. Only when our ``_create_test_db`` ran:
+        a caller that replaces it (Django's own creation tests mock it) gets
+        exactly what the stock method does."""
+        self._set_up_here = False
         self._template_is_current = False
-        self._template_stamp = None
-        self._other_runs = 0
-        self._existing_database = config.in_existing_database(self.connection.alias)
-        shared = config.shared_schema_for(self.connection.alias)
-        names = SchemaNames(prefix=config.prefix, run_id=run_id())
-        self.connection.settings_dict[STATE_KEY] = SchemaState(
-            alias=self.connection.alias,
-            prefix=config.prefix,
-            run_id=names.run_id,
-            shared=shared,
-            template=names.template,
-            schema=names.template,
-            role="template",
-            mirror=False,
-            keep_failed=self.keep_failed_schemas,
-        )
         try:
-            with (
-                self.connection.execute_wrapper(extensions_into(shared)),
-                migrations_skipped_when(
-                    lambda alias: alias == self.connection.alias and self._template_is_current,
-                    lambda alias: self._timed(
-                        f"    Migrating template '{self._require_state()['template']}' "
-                        f"of '{alias}'"
-                    ) if alias == self.connection.alias else nullcontext(),
-                ),
+            with migrations_skipped_when(
+                lambda alias: self._set_up_for(alias) and self._template_is_current,
+                lambda alias: self._timed(
+                    f"    Migrating template '{self._require_state()['template']}' of '{alias}'"
+                ) if self._set_up_for(alias) else nullcontext(),
             ):
                 test_database_name: str = super().create_test_db(*args, **kwargs)  # type: ignore[misc]
-            if not self._template_is_current:
-                self._move_template_extensions()
-                if self._template_stamp is not None or self.run_member:
-                    self._record_fingerprint()
+            if self._set_up_here:
+                self._finish_template()
         except (DjangoDatabaseError, self.connection.Database.DatabaseError) as exc:
             self._close_lease()
-            if self._server_answers():
+            if not self._set_up_here or self._server_answers():
                 raise
             raise SchemaIsoError(
                 f"schemaiso: lost PostgreSQL at {self._server_display()} while setting up "
@@ -137,6 +120,46 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
         except BaseException:
             self._close_lease()
             raise
+        if self._set_up_here:
+            self._enter_own_schema()
+        return test_database_name
+
+    def _set_up_for(self, alias: str) -> bool:
+        """Whether ``alias`` is this creation's, and our ``_create_test_db`` set it up."""
+        return self._set_up_here and alias == self.connection.alias
+
+    def _begin_setup(self) -> None:
+        """This run's state for the alias: fingerprint, schema names, role "template"."""
+        config = get_config()
+        self._set_up_here = True
+        self._old_database_name = self.connection.settings_dict["NAME"]
+        self.run_report = None
+        self._fingerprint = fingerprint.compute(self.connection.alias, self.connection.settings_dict)
+        self._template_stamp = None
+        self._other_runs = 0
+        self._existing_database = config.in_existing_database(self.connection.alias)
+        names = SchemaNames(prefix=config.prefix, run_id=run_id())
+        self.connection.settings_dict[STATE_KEY] = SchemaState(
+            alias=self.connection.alias,
+            prefix=config.prefix,
+            run_id=names.run_id,
+            shared=config.shared_schema_for(self.connection.alias),
+            template=names.template,
+            schema=names.template,
+            role="template",
+            mirror=False,
+            keep_failed=self.keep_failed_schemas,
+        )
+
+    def _finish_template(self) -> None:
+        """After ``migrate``: extensions out of a new template, and its fingerprint."""
+        if not self._template_is_current:
+            self._move_template_extensions()
+            if self._template_stamp is not None or self.run_member:
+                self._record_fingerprint()
+
+    def _enter_own_schema(self) -> None:
+        """Release the setup locks, then move to the main schema now, or queue it."""
         if self._lease is not None:
             self._lease.release_build()
             self._lease.release_setup()
@@ -144,9 +167,9 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
             self.use_main_schema()
         elif self.clone_main_early and self.clone_in_background:
             self._clone_queue().submit(self._names(self._require_state()).main, "main")
-        return test_database_name
 
     def _create_test_db(self, verbosity: int, autoclobber: bool, keepdb: bool = False) -> str:
+        self._begin_setup()
         test_database_name: str = self._get_test_db_name()  # type: ignore[attr-defined]
         self._test_database_name = test_database_name
         self._verbosity = verbosity

@@ -7,8 +7,9 @@ from typing import Any
 from django.db.backends.base.base import NO_DB_ALIAS
 
 from ..naming import quote_ident
-from .extensions import shared_extensions_in_tests
+from .extensions import SharedExtensionsCursorMixin
 from .state import search_path
+from .subclass import mix_into
 
 
 class SchemaIsolationWrapperMixin:
@@ -20,24 +21,23 @@ class SchemaIsolationWrapperMixin:
     points at ``_configure_connection``. Both go through ``_configure_connection``;
     pooled connections are set again on every checkout, because a session-level
     ``SET`` done by one test would otherwise follow the connection back to the pool.
+
+    Its cursor wrappers keep extension DDL in the shared schema (extensions.py).
     """
 
     settings_dict: dict[str, Any]
     alias: str
     connection: Any
-    execute_wrappers: list[Any]
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.isolate_extensions()
+    def make_cursor(self, cursor: Any) -> Any:
+        wrapped = super().make_cursor(cursor)  # type: ignore[misc]
+        mix_into(wrapped, SharedExtensionsCursorMixin)
+        return wrapped
 
-    def isolate_extensions(self) -> None:
-        """Keep this connection's extension DDL in the shared schema (extensions.py).
-        Also called for a connection that got this mixin after it was made."""
-        if not getattr(self, "_extensions_isolated", False):
-            # First in the list: a test's own execute_wrapper() sees the SQL we send.
-            self.execute_wrappers.insert(0, shared_extensions_in_tests(self.settings_dict))
-            self._extensions_isolated = True
+    def make_debug_cursor(self, cursor: Any) -> Any:
+        wrapped = super().make_debug_cursor(cursor)  # type: ignore[misc]
+        mix_into(wrapped, SharedExtensionsCursorMixin)
+        return wrapped
 
     def _configure_connection(self, connection: Any) -> bool:
         commit: bool = super()._configure_connection(connection)  # type: ignore[misc]
