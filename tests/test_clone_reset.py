@@ -5,6 +5,7 @@ sequence's value must equal the template's after a reset, whatever a test run di
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from schemaiso.clone import read_template, reset_schema, structure_signature
@@ -309,6 +310,76 @@ def test_a_claimed_spare_is_the_template_again_under_its_new_name(conn: Any) -> 
     assert not differences, "\n".join(differences)  # rows, sequences, and kinds()'s search_path
     assert run(conn, f"SELECT {target}.kinds()") == [(2,)]
     assert spares.spares_of(conn, prefix, "tpl1") == []  # taken
+
+
+class _ErrorCounting:
+    """A driver connection whose cursors count the statements the server refused."""
+
+    def __init__(self, raw: Any, errors: list[str]) -> None:
+        self.raw, self.errors = raw, errors
+
+    def cursor(self) -> Any:
+        counting, cursor = self, self.raw.cursor()
+
+        class Cursor:
+            def execute(self, sql: str, params: Any = None) -> Any:
+                try:
+                    return cursor.execute(sql, params)
+                except Exception as exc:
+                    counting.errors.append(f"{sql[:60]}: {exc}")
+                    raise
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(cursor, name)
+
+            def __enter__(self) -> Any:
+                return self
+
+            def __exit__(self, *exc: object) -> None:
+                cursor.close()
+
+        return Cursor()
+
+
+def test_concurrent_claims_share_the_spares_without_server_errors(conn: Any, database: str) -> None:
+    """Clone threads and other runs claim at once: each spare goes to one of them,
+    and no claim fails on the server because another took that spare first."""
+    from schemaiso import spares
+
+    template = build_template(conn, TEMPLATE_SQL)
+    plan = read_template(conn, template)
+    signature = structure_signature(conn, template)
+    prefix = clone_support.new_name("sp")
+    kept = {_keep_one(conn, plan, prefix) for _ in range(3)}
+    claimers = 6
+    barrier = threading.Barrier(claimers)
+    errors: list[str] = []
+    claimed: dict[str, str | None] = {}
+
+    def claim(target: str) -> None:
+        raw = clone_support.connect(database)
+        try:
+            barrier.wait()
+            claimed[target] = spares.claim(
+                _ErrorCounting(raw, errors), plan, prefix=prefix, stamp="tpl1",
+                template_signature=signature, target=target,
+                target_marker='schemaiso:{"role": "worker"}', lock_budget=_budget(),
+            )
+        finally:
+            raw.close()
+
+    threads = [threading.Thread(target=claim, args=(clone_support.new_name("claimed"),))
+               for _ in range(claimers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    taken = [spare for spare in claimed.values() if spare is not None]
+    assert sorted(taken) == sorted(kept)  # each spare once; the others clone
+    for target, spare in claimed.items():
+        if spare is not None:
+            assert not diff_descriptions(describe_schema(conn, template), describe_schema(conn, target))
 
 
 def test_a_spare_changed_by_ddl_is_dropped_not_reused(conn: Any) -> None:

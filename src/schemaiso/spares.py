@@ -2,9 +2,9 @@
 
 At the end of a ``--keepdb`` run, this run's worker and main schemas are renamed
 to spares (``<prefix>_spare_<hex>``), stamped with the template they copy. The next
-run claims a spare by renaming it to the schema it needs: a rename is atomic, so
-two runs (or two clone threads) never get the same spare, and whoever loses the
-race just tries the next one or clones. A claimed spare is used only if its
+run claims a spare by renaming it to the schema it needs, one claim at a time
+(an advisory lock), so two runs or two clone threads never get the same spare,
+and none of them meets a spare that another has just taken. A claimed spare is used only if its
 structure still matches the template (``structure_signature``) and
 ``reset_schema`` could put its rows and sequences back; otherwise it is dropped
 and the schema is cloned afresh, so a warm run is never less faithful than a
@@ -18,9 +18,12 @@ from typing import Any
 
 from . import cleanup
 from .clone import ClonePlan, reset_schema, structure_signature
+from .clone.dbapi import rollback
 from .naming import fit_name, like_escape, marker, quote_ident, quote_literal
 
 ROLE = "spare"
+#: The advisory lock (in the test database) that claims of spares take in turn.
+CLAIM_LOCK = 0x7369_0008
 
 
 def spare_pattern(prefix: str) -> str:
@@ -68,24 +71,44 @@ def claim(
     name, or None when there was none fit to use (``target`` then does not exist)."""
     if plan.reset is None or plan.reset.declined:
         return None
-    for spare in spares_of(conn, prefix, stamp):
-        try:
-            _execute(conn, f"ALTER SCHEMA {quote_ident(spare)} RENAME TO {quote_ident(target)}")
-        except Exception:  # noqa: BLE001  (another run or thread took it first)
-            continue
-        retarget = plan.retarget_script(target)
-        if retarget:
-            _execute(conn, f"BEGIN;\n{retarget}COMMIT;")
-        if structure_signature(conn, target) == template_signature and reset_schema(
-            conn, plan.reset, target, plan.shared, lock_budget=lock_budget
-        ):
-            _execute(conn, f"COMMENT ON SCHEMA {quote_ident(target)} IS {quote_literal(target_marker)}")
-            return spare
-        # Changed by a test (DDL), or not resettable: drop it (its spare marker proves
-        # it ours) and let the caller clone.
-        cleanup.drop_schemas(conn, [target], lock_budget=lock_budget)
+    spare = _rename_one(conn, prefix, stamp, target)
+    if spare is None:
         return None
+    retarget = plan.retarget_script(target)
+    if retarget:
+        _execute(conn, f"BEGIN;\n{retarget}COMMIT;")
+    if structure_signature(conn, target) == template_signature and reset_schema(
+        conn, plan.reset, target, plan.shared, lock_budget=lock_budget
+    ):
+        _execute(conn, f"COMMENT ON SCHEMA {quote_ident(target)} IS {quote_literal(target_marker)}")
+        return spare
+    # Changed by a test (DDL), or not resettable: drop it (its spare marker proves
+    # it ours) and let the caller clone.
+    cleanup.drop_schemas(conn, [target], lock_budget=lock_budget)
     return None
+
+
+def _rename_one(conn: Any, prefix: str, stamp: str, target: str) -> str | None:
+    """Rename the first spare of ``stamp`` to ``target``; its old name, or None.
+
+    Clone threads and other runs claim at the same time. Under a lock, the spare
+    listed is still there when it is renamed: no claim fails on the server
+    ("schema does not exist") because another took it first. The lock lasts one
+    short transaction; the reset that follows runs without it.
+    """
+    with conn.cursor() as cursor:
+        cursor.execute(f"BEGIN; SELECT pg_advisory_xact_lock({CLAIM_LOCK}, 0)")
+        try:
+            found = spares_of(conn, prefix, stamp)
+            if found:
+                cursor.execute(
+                    f"ALTER SCHEMA {quote_ident(found[0])} RENAME TO {quote_ident(target)}"
+                )
+            cursor.execute("COMMIT")
+        except BaseException:
+            rollback(cursor)
+            raise
+    return found[0] if found else None
 
 
 def keep(conn: Any, schemas: list[str], *, prefix: str, run_id: str, stamp: str) -> list[str]:
