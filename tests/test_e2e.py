@@ -177,6 +177,12 @@ def test_stock_options_keep_working(project: Project) -> None:
         run.output, re.M,
     ), run.explain()
     assert re.search(r"^  Dropping test database '\w+' \('default'\) took", run.output, re.M)
+    # Django's total stops before the background clones are waited for; ours does not.
+    assert re.search(
+        r"^Total database setup took [\d.]+s\n"
+        r"Total database setup, schema clones and system checks included, took [\d.]+s$",
+        run.output, re.M,
+    ), run.explain()
     if durations:
         assert "Slowest test durations" in run.output
     assert project.leftovers() == {}
@@ -202,9 +208,41 @@ def test_keepdb_keeps_the_template_and_spares_and_the_next_run_passes(project: P
     assert first.returncode == 0, first.explain()
     # Two workers, and the main process's schema for the serial tests.
     assert kept() == {db: ["schemaiso_template", "3 spares"] for db in project.test_databases}
-    second = project.manage("test", *LABELS, "--parallel", "3", "--noinput", "--keepdb")
+    second = project.manage(
+        "test", *LABELS, "--parallel", "3", "--noinput", "--keepdb", "--timing", "-v", "2"
+    )
     assert second.returncode == 0, second.explain()
     assert kept() == {db: ["schemaiso_template", "4 spares"] for db in project.test_databases}
+    # What --timing and -v 2 say is what happened: 3 spares reset, 1 schema cloned
+    # (three workers and the main schema), and kept again at the end.
+    for alias in ("default", "reports"):
+        assert re.search(
+            rf"^  Preparing 4 schema\(s\) \(3 kept and reset, 1 cloned\) of '{alias}' "
+            r"\(\d+ at a time, in the background\) took", second.output, re.M,
+        ), second.explain()
+        assert re.search(rf"^  Keeping this run's schemas as spares of '{alias}'", second.output, re.M)
+    assert "Dropping this run's schemas" not in second.output
+    assert len(re.findall(r"^schemaiso: schema '\w+': reset kept spare 'schemaiso_spare_\w+' in",
+                          second.output, re.M)) == 6, second.explain()
+    assert len(re.findall(r"^schemaiso: schema '\w+': cloned from template 'schemaiso_template' in",
+                          second.output, re.M)) == 2, second.explain()
+    assert "resetting a kept spare of template 'schemaiso_template' into" in second.output
+
+
+def test_a_project_without_postgresql_is_told_that_schemaiso_leaves_it_alone(
+    project: Project,
+) -> None:
+    run = project.manage(
+        "test", "serialproof", "--parallel", "2", "--noinput",
+        TESTPROJECT_ENGINE="django.db.backends.sqlite3", TESTPROJECT_WITHOUT_EXTENSIONS="1",
+    )
+    assert run.returncode == 0, run.explain()
+    warnings = [line for line in run.output.splitlines() if "not isolated" in line]
+    assert warnings == [
+        "schemaiso: warning: alias(es) 'default' (sqlite) not isolated: schemaiso gives schemas "
+        "of their own only to PostgreSQL databases; these are set up and cloned for workers "
+        "as Django's own runner does."
+    ], run.explain()
 
 
 @pytest.mark.parametrize("runner", ["schemaiso.Runner", "django.test.runner.DiscoverRunner"])

@@ -6,6 +6,8 @@ subclass add :class:`SchemaIsolationMixin` in front of it instead.
 
 from __future__ import annotations
 
+import logging
+import time
 import unittest
 from typing import Any
 
@@ -41,6 +43,7 @@ class SchemaIsolationMixin:
 
     parallel: int
     verbosity: int
+    _setup_started = 0.0
     failfast: bool
     debug_mode: bool
     buffer: bool
@@ -149,7 +152,12 @@ class SchemaIsolationMixin:
         return PhasedSuite(parallel_suite, main_phase)
 
     def setup_databases(self, **kwargs: Any) -> Any:
+        self._setup_started = time.perf_counter()
+        # Listed now, filled once the clones are done: Django prints records in the
+        # order they begin, so the whole setup comes right after its own total.
+        self._record_setup_total(None)
         activation.install()
+        self._warn_not_isolated(kwargs.get("aliases"))
         runs_in_main = bool(self.serial_tests) or self.parallel <= 1
         for connection in connections.all():
             if isinstance(connection.creation, SchemaIsolationCreationMixin):
@@ -176,6 +184,34 @@ class SchemaIsolationMixin:
         super().run_checks(databases)  # type: ignore[misc]
         with self.time_keeper.timed("  Waiting for schema clones"):
             wait_for_clones()
+        self._record_setup_total(time.perf_counter() - self._setup_started)
+
+    _SETUP_TOTAL = "Total database setup, schema clones and system checks included,"
+
+    def _record_setup_total(self, seconds: float | None) -> None:
+        """``--timing``: Django's own total stops before the background clones are
+        waited for; this one runs until the first test can start."""
+        records = getattr(self.time_keeper, "records", None)
+        if records is None:
+            return
+        entries = records[self._SETUP_TOTAL]
+        if seconds is not None:
+            entries.append(seconds)
+
+    def _warn_not_isolated(self, aliases: Any) -> None:
+        """One line naming the aliases schemaiso leaves alone: only PostgreSQL is isolated."""
+        others = [
+            f"'{alias}' ({connections[alias].vendor})"
+            for alias in (aliases if aliases is not None else connections)
+            if connections[alias].vendor != "postgresql"
+        ]
+        if others:
+            self.log(  # type: ignore[attr-defined]
+                f"schemaiso: warning: alias(es) {', '.join(others)} not isolated: schemaiso "
+                "gives schemas of their own only to PostgreSQL databases; these are set up "
+                "and cloned for workers as Django's own runner does.",
+                level=logging.WARNING,
+            )
 
     def teardown_databases(self, old_config: Any, **kwargs: Any) -> None:
         # Clone threads, then every alias's connections and pools (mirrors'

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, suppress
+from dataclasses import dataclass
 from typing import Any
 
 #: The default number of clones at once is twice the cores (a clone waits on
@@ -71,6 +72,27 @@ ConnectionFactory = Callable[[], AbstractContextManager[Any]]
 """Opens a raw DB-API connection in the calling thread and closes it on exit."""
 
 _STOP = object()
+
+
+@dataclass(frozen=True)
+class PreparedSchema:
+    """One schema the queue made: cloned, or a kept spare claimed and reset."""
+
+    schema: str
+    #: The spare's old name when one was reset, None for a clone.
+    spare: str | None
+    seconds: float
+
+
+def describe_prepared(done: list[PreparedSchema]) -> str:
+    """``Cloning 3 schema(s)``, ``Resetting 3 kept schema(s)``, or both, for ``--timing``."""
+    reset = sum(item.spare is not None for item in done)
+    cloned = len(done) - reset
+    if not reset:
+        return f"Cloning {cloned} schema(s)"
+    if not cloned:
+        return f"Resetting {reset} kept schema(s)"
+    return f"Preparing {len(done)} schema(s) ({reset} kept and reset, {cloned} cloned)"
 
 
 def default_concurrency(lock_slots: int) -> int:

@@ -12,6 +12,7 @@ run's identity and schema markers are in run_identity.py.
 from __future__ import annotations
 
 import shlex
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -29,7 +30,7 @@ from ..errors import SchemaIsoError
 from ..lease import RunLease
 from ..naming import SchemaNames, like_escape, marker, parse_marker, quote_ident, quote_literal
 from .caller_warnings import warnings_at_caller
-from .clone_queue import CloneQueue, default_concurrency
+from .clone_queue import CloneQueue, PreparedSchema, default_concurrency, describe_prepared
 from .run_identity import create_marked_schema, first_line, run_id, run_pid
 from .state import STATE_KEY, RunReport, SchemaState, close_with_pool, get_state
 from .template import TemplateChoiceMixin, migrations_skipped_when
@@ -72,8 +73,8 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
 
     _clone_plan: clone.ClonePlan | None = None
     _clones: CloneQueue | None = None
-    #: How many of ``_clones``' finished clones ``--timing`` has recorded.
-    _clones_timed = 0
+    #: The background queue's schemas done since ``wait_for_clones`` last reported.
+    _prepared: list[PreparedSchema] = []
     #: Django's TimeKeeper when the runner has ``--timing`` (the runner sets it).
     time_keeper: Any = None
     _template_signature = ""
@@ -523,6 +524,11 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
             and plan.reset is not None and not plan.reset.declined
         )
 
+    @property
+    def _keeps_spares(self) -> bool:
+        """Whether teardown keeps this run's schemas as spares instead of dropping them."""
+        return self._reuses_spares and bool(self._template_stamp)
+
     def _schema_exists(self, schema: str) -> bool:
         with self.connection.cursor() as cursor:
             cursor.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [schema])
@@ -538,8 +544,9 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
 
     def _fill_schema(
         self, raw: Any, schema: str, role: str, lock_budget: int | None = None
-    ) -> None:
-        """Create and clone one schema on ``raw``; runs in clone threads too.
+    ) -> str | None:
+        """Create and clone one schema on ``raw``, or claim and reset a spare for
+        it; the spare's old name, or None when cloned. Runs in clone threads too.
 
         The plan must already be read: threads share it and never touch the
         alias's own connection.
@@ -555,16 +562,18 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
                 lock_budget=lock_budget or clone.server_lock_budget(raw),
             )
             if claimed is not None:
-                return
+                return claimed
         with raw.cursor() as cursor:
             create_marked_schema(cursor, schema, role, state["run_id"])
         clone.clone_schema(raw, plan, schema, lock_budget=lock_budget)
+        return None
 
     def _clone_queue(self, raw: Any = None, test_database_name: str | None = None) -> CloneQueue:
         """The background cloner of this alias, sized to the server's lock table.
 
         ``raw`` and ``test_database_name`` as for ``_plan``."""
         if self._clones is None:
+            self._prepared = []
             database = test_database_name or self.connection.settings_dict["NAME"]
             self._plan(raw, database)
             alone = clone.server_lock_budget(raw or self._raw_connection())  # a quarter of the table
@@ -573,7 +582,11 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
 
             def job(raw: Any, schema: str, role: str) -> None:
                 try:
-                    self._fill_schema(raw, schema, role, lock_budget=budget)
+                    started = time.perf_counter()
+                    spare = self._fill_schema(raw, schema, role, lock_budget=budget)
+                    self._prepared.append(
+                        PreparedSchema(schema, spare, time.perf_counter() - started)
+                    )
                 except SchemaIsoError:
                     raise
                 except Exception as exc:
@@ -589,18 +602,26 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
         return self._clones
 
     def wait_for_clones(self) -> None:
-        """Block until this alias's background clones are done; raise the first failure."""
-        if self._clones is not None:
-            clones = self._clones
-            clones.wait()
-            if clones.finished > self._clones_timed and clones.first_started is not None:
-                self._record_time(
-                    f"  Cloning {clones.finished - self._clones_timed} schema(s) of "
-                    f"'{self.connection.alias}' ({clones.concurrency} at a time, "
-                    "in the background)",
-                    (clones.last_finished or clones.first_started) - clones.first_started,
-                )
-                self._clones_timed = clones.finished
+        """Block until this alias's background clones are done; raise the first
+        failure. Then say what was done: clones, or kept spares reset."""
+        if self._clones is None:
+            return
+        clones = self._clones
+        clones.wait()
+        done, self._prepared = self._prepared, []
+        if not done or clones.first_started is None:
+            return
+        self._record_time(
+            f"  {describe_prepared(done)} of '{self.connection.alias}' "
+            f"({clones.concurrency} at a time, in the background)",
+            (clones.last_finished or clones.first_started) - clones.first_started,
+        )
+        if self._verbosity >= 2:
+            template = self._require_state()["template"]
+            for item in done:
+                how = (f"reset kept spare '{item.spare}'" if item.spare
+                       else f"cloned from template '{template}'")
+                self.log(f"schemaiso: schema '{item.schema}': {how} in {item.seconds:.2f}s")
 
     def _timed(self, label: str) -> AbstractContextManager[Any]:
         """Time a step for ``--timing`` (Django prints it in the order steps begin)."""
@@ -616,7 +637,7 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
         """Stop this alias's background clones (teardown after a failure or Ctrl-C)."""
         if self._clones is not None:
             clones, self._clones = self._clones, None
-            self._clones_timed = 0
+            self._prepared = []
             clones.cancel()
 
     def use_main_schema(self) -> None:
@@ -652,10 +673,12 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
             return
         clones = self._clone_queue()
         if verbosity >= 2:
-            self.log(
-                f"schemaiso: cloning schema '{state['template']}' into '{schema}' "
-                f"(in the background, {clones.concurrency} at a time)"
+            how = (
+                f"resetting a kept spare of template '{state['template']}' into '{schema}', "
+                "or cloning it" if self._template_is_current and self._reuses_spares
+                else f"cloning schema '{state['template']}' into '{schema}'"
             )
+            self.log(f"schemaiso: {how} (in the background, {clones.concurrency} at a time)")
         if schema not in clones.submitted:  # else queued by _claim_workers_early
             clones.submit(schema, "worker")
 
@@ -724,7 +747,9 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
             )
             alias, database = state["alias"], self.connection.settings_dict["NAME"]
             if keep_database:
-                with self._timed(f"  Dropping this run's schemas of '{alias}' ('{database}')"):
+                action = ("Keeping this run's schemas as spares" if self._keeps_spares
+                          else "Dropping this run's schemas")
+                with self._timed(f"  {action} of '{alias}' ('{database}')"):
                     self._drop_run_schemas(
                         state, verbosity, keeps_template=not last_out_of_existing, keep=failed
                     )
@@ -826,7 +851,7 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
         names = self._names(state)
         raw = self._raw_connection()
         schemas = [s for s in cleanup.run_schemas(raw, names) if s not in (keep or [])]
-        if self._reuses_spares and self._template_stamp:
+        if self._keeps_spares:
             self._keep_as_spares(raw, state, schemas, verbosity)
             return
         if verbosity >= 1 and schemas:
