@@ -21,6 +21,7 @@ import re
 import secrets
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -205,7 +206,42 @@ def _ratio(stock: float | None, schemaiso: float | None) -> str:
     return "" if stock is None or schemaiso is None or stock <= 0 else f"{schemaiso / stock:.2f}"
 
 
-def report(stock: list[Run], schemaiso: list[Run]) -> None:
+def _against(stock: float, schemaiso: float) -> str:
+    """'1.32s against stock's 1.50s (12% less)'."""
+    ratio = schemaiso / stock if stock > 0 else 1.0
+    if 0.95 <= ratio <= 1.05:  # closer than one run's noise on a shared machine
+        change = "about the same"
+    else:
+        change = f"{abs(ratio - 1):.0%} {'less' if ratio < 1 else 'more'}"
+    return f"{schemaiso:.2f}s against stock's {stock:.2f}s ({change})"
+
+
+def verdict(parallel: int, setup: tuple[float, float], total: tuple[float, float],
+            teardown: tuple[float, float] | None) -> str:
+    """The report's last line: one sentence on what the (stock, schemaiso) medians
+    mean, with the reasons docs/benchmarks.md measured."""
+    setup_slower = setup[1] > setup[0] * 1.05
+    if setup_slower:
+        why = ("on a project this small each of stock's CREATE DATABASE ... TEMPLATE copies "
+               "is a cheap file copy, while schemaiso builds each worker's schema by DDL")
+    elif setup[1] < setup[0] * 0.95:
+        why = ("schemaiso makes its worker schemas in the background while Django runs its "
+               "checks, where stock copies a database per worker, one after another")
+    else:
+        why = ("both migrate once and then copy the result, stock into a database per "
+               "worker, schemaiso into a schema per worker")
+    total_slower = total[1] > total[0] * 1.05
+    if setup_slower and not total_slower and teardown and teardown[1] < teardown[0] * 0.95:
+        why += (f", and its teardown drops one database where stock drops {parallel + 1} "
+                f"({teardown[1]:.2f}s against {teardown[0]:.2f}s)")
+    return (f"In short: at --parallel {parallel} schemaiso's setup took {_against(*setup)} "
+            f"and the whole run {_against(*total)}, because {why}; schemaiso wins where migrate is the cost (pytest-xdist migrates "
+            "once instead of once per worker, warm --keepdb runs skip it) and where the role "
+            "may not create databases (it needs one test database, or none with "
+            "SCHEMAISO['EXISTING_DATABASE']); see docs/benchmarks.md.")
+
+
+def report(stock: list[Run], schemaiso: list[Run], parallel: int) -> None:
     """The schemas schemaiso used, the timings table and what to make of it."""
     print("\nschemaiso's own account of its first run (verbosity 1):")
     for line in schemaiso[0].schemaiso_lines or ["(no 'schemaiso:' lines in its output)"]:
@@ -219,9 +255,11 @@ def report(stock: list[Run], schemaiso: list[Run]) -> None:
         ("teardown", lambda r: r.teardown),
         ("total wall", lambda r: r.wall),
     ]
+    medians: dict[str, tuple[float, float] | None] = {}
     for label, metric in rows:
         a, b = median([metric(r) for r in stock]), median([metric(r) for r in schemaiso])
         print(f"{label:13}{_secs(a):>9}{_secs(b):>12}{_ratio(a, b):>8}")
+        medians[label] = None if a is None or b is None else (a, b)
     a_run, b_run = stock[-1], schemaiso[-1]
     print(f"{'tests':13}{f'{a_run.status} {a_run.tests}':>9}{f'{b_run.status} {b_run.tests}':>12}")
 
@@ -234,6 +272,10 @@ def report(stock: list[Run], schemaiso: list[Run]) -> None:
     else:
         where = "schemaiso's setup = migrate once into a template schema + one schema clone per worker"
     print(f"\nnote: {where}; ratio = schemaiso / stock, below 1 means schemaiso is faster.")
+    setup, total = medians["setup"], medians["total wall"]
+    if setup is not None and total is not None:
+        print("\n" + textwrap.fill(verdict(parallel, setup, total, medians["teardown"]), 100,
+                                  break_long_words=False, break_on_hyphens=False))
 
 
 # --- main -----------------------------------------------------------------------------
@@ -298,7 +340,7 @@ def _demo(args: argparse.Namespace) -> int:
                         print(tail(run.output), file=sys.stderr, flush=True)
                         return 1
                     runs[kind].append(run)
-            report(runs["stock"], runs["schemaiso"])
+            report(runs["stock"], runs["schemaiso"], args.parallel)
             return 0
         except KeyboardInterrupt:
             print("\ndemo: interrupted; cleaning up...", file=sys.stderr, flush=True)
