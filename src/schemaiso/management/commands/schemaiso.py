@@ -7,6 +7,8 @@ works without it). Looks at the test database of every PostgreSQL alias (or of
 
 from __future__ import annotations
 
+import argparse
+import copy
 import re
 from typing import Any
 
@@ -24,7 +26,7 @@ def parse_duration(text: str) -> float:
     match = _DURATION.match(text.strip())
     if not match:
         raise CommandError(
-            f"--older-than {text!r}: give a number and a unit, e.g. 30m, 2h or 7d."
+            f"schemaiso: --older-than {text!r}: give a number and a unit, e.g. 30m, 2h or 7d."
         )
     return float(match[1]) * _UNITS[match[2]]
 
@@ -45,6 +47,25 @@ def _size(value: int) -> str:
     return f"{value} B"
 
 
+def _accept_common_options(parser: CommandParser, subparser: CommandParser) -> None:
+    """Let ``subparser`` take the command's options too (``--settings``, ``-v``,
+    ``--traceback``, ``--database``, ...), so that they work after ``list`` or ``prune``.
+
+    Once argparse meets the subcommand, the rest of the line goes to the subparser,
+    which rejects the options it does not know. Each copy defaults to SUPPRESS, so
+    that a value given after the subcommand wins and one given before it is kept.
+    (``manage.py`` applies ``--settings`` and ``--pythonpath`` from anywhere on the
+    line before it loads the command; the copies are what keep them from failing
+    the parse afterwards.)
+    """
+    for action in parser._actions:
+        if not action.option_strings or action.dest in ("help", "version"):
+            continue
+        common = copy.copy(action)
+        common.default = argparse.SUPPRESS
+        subparser._add_action(common)
+
+
 class Command(BaseCommand):
     help = (
         "List schemaiso's schemas in the test databases, or drop those left by runs that "
@@ -52,6 +73,8 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--database", metavar="ALIAS",
+                            help="only this alias's test database (default: all)")
         sub = parser.add_subparsers(dest="action", required=True)
         listing = sub.add_parser("list", help="show every schemaiso schema")
         prune = sub.add_parser("prune", help="drop schemas of runs whose process is gone")
@@ -63,8 +86,7 @@ class Command(BaseCommand):
         prune.add_argument("--dry-run", action="store_true",
                            help="only show what would be dropped")
         for each in (listing, prune):
-            each.add_argument("--database", metavar="ALIAS",
-                              help="only this alias's test database (default: all)")
+            _accept_common_options(parser, each)
 
     def handle(self, *args: Any, **options: Any) -> None:
         for alias, name, raw in self._test_databases(options.get("database")):
@@ -80,7 +102,7 @@ class Command(BaseCommand):
         """(alias, test database name, raw connection) for each existing test database."""
         aliases = [only] if only else list(connections)
         if only and only not in connections:
-            raise CommandError(f"No database alias '{only}' in DATABASES.")
+            raise CommandError(f"schemaiso: no database alias '{only}' in DATABASES.")
         found: list[tuple[str, str, Any]] = []
         seen: set[tuple[Any, ...]] = set()
         for alias in aliases:
@@ -106,7 +128,7 @@ class Command(BaseCommand):
                     self.stdout.write(f"{alias}: no test database '{name}'.")
                     continue
                 raise CommandError(
-                    f"Cannot connect to test database '{name}' of alias '{alias}': "
+                    f"schemaiso: cannot connect to test database '{name}' of alias '{alias}': "
                     f"{str(exc).strip()}"
                 ) from exc
             found.append((alias, name, wrapper))
