@@ -35,7 +35,12 @@ _PROBE_CHUNK = 200
 
 @dataclass(frozen=True)
 class ResetPlan:
-    """What a reset needs from the template, prepared once with the clone plan."""
+    """What a reset needs from the template, prepared once with the clone plan.
+
+    Table, view and sequence names are SQL identifiers as the catalog's
+    ``quote_ident`` prints them (``item``, ``"CaseSensitive_Post"``): ready to put
+    after the schema, never to be quoted again.
+    """
 
     #: Every table that stores rows of its own (plain tables, partitions, children),
     #: tables referencing others by foreign key before the tables they reference.
@@ -146,11 +151,11 @@ def _probe(quoted: str, name: str, plan: ResetPlan) -> str:
     exactly (floats too, with ``extra_float_digits`` set by the caller), so equal
     text is equal rows, stricter than ``=`` (1.0 and 1.00 differ).
     """
-    table = f"{quoted}.{quote_ident(name)}"
+    table = f"{quoted}.{name}"
     if name in plan.seeded and plan.source:
         # As many rows, none of them missing from the template's (as multisets):
         # the same rows. EXCEPT ALL sorts or hashes within work_mem, spilling to disk.
-        source = f"{plan.source}.{quote_ident(name)}"
+        source = f"{plan.source}.{name}"
         return (f"SELECT {quote_literal(name)}::text WHERE "
                 f"(SELECT count(*) FROM ONLY {table}) <> (SELECT count(*) FROM ONLY {source}) "
                 f'OR EXISTS (SELECT r::text COLLATE "C" FROM ONLY {table} r '
@@ -170,7 +175,7 @@ def _tables_with_pages(cur: Cursor, schema: str) -> set[str]:
     releases its lock at once; nothing piles up in the lock table.
     """
     cur.execute(
-        "SELECT c.relname FROM pg_catalog.pg_class c WHERE c.relnamespace = "
+        "SELECT pg_catalog.quote_ident(c.relname) FROM pg_catalog.pg_class c WHERE c.relnamespace = "
         f"(SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = {quote_literal(schema)}) "
         "AND c.relkind = 'r' AND pg_catalog.pg_relation_size(c.oid) > 0"
     )
@@ -267,7 +272,7 @@ def _row_statements(plan: ResetPlan, schema: str, shared: str, dirty: list[str])
         "SET CONSTRAINTS ALL DEFERRED",
     ]
     # Referencing tables first: a foreign key that is not deferrable checks at once.
-    statements += [f"DELETE FROM ONLY {quoted}.{quote_ident(name)}" for name in dirty]
+    statements += [f"DELETE FROM ONLY {quoted}.{name}" for name in dirty]
     refill = set(dirty)
     statements += [
         for_target(copy.rstrip().rstrip(";"), schema)
@@ -275,7 +280,7 @@ def _row_statements(plan: ResetPlan, schema: str, shared: str, dirty: list[str])
         if name in refill
     ]
     statements += [
-        f"REFRESH MATERIALIZED VIEW {quoted}.{quote_ident(name)}"
+        f"REFRESH MATERIALIZED VIEW {quoted}.{name}"
         + ("" if populated else " WITH NO DATA")
         for name, populated in plan.matviews
     ]
@@ -286,7 +291,7 @@ def _setval_statements(plan: ResetPlan, schema: str, per_statement: int) -> list
     """Every sequence back to the template's value, ``per_statement`` sequences at a time."""
     quoted = quote_ident(schema)
     setvals = [
-        f"pg_catalog.setval({quote_literal(f'{quoted}.{quote_ident(name)}')}, {last}, "
+        f"pg_catalog.setval({quote_literal(f'{quoted}.{name}')}, {last}, "
         f"{str(called).lower()})"
         for name, last, called in plan.sequences
     ]
