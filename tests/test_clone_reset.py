@@ -194,6 +194,25 @@ def test_a_changed_table_is_refilled_with_the_unchanged_tables_referencing_it(co
     assert not differences, "\n".join(differences)
 
 
+def test_a_reset_that_would_cost_more_than_a_clone_declines_and_changes_nothing(
+    conn: Any,
+) -> None:
+    """Many rows left in a table that a foreign key references: each deleted row
+    is checked against the referencing table, and a clone is cheaper."""
+    template = build_template(conn, TEMPLATE_SQL)
+    plan = read_template(conn, template)
+    copy = clone_into(conn, plan)
+    run(conn, f"INSERT INTO {copy}.kind (code) SELECT 'k' || g FROM generate_series(1, 50000) g")
+    before = describe_schema(conn, copy)
+    assert not reset_schema(conn, plan.reset, copy, "public", lock_budget=_budget())
+    assert not diff_descriptions(before, describe_schema(conn, copy))  # nothing changed
+    # The same rows in a table nothing references are cheap to delete: reset.
+    copy = clone_into(conn, plan)
+    run(conn, f"INSERT INTO {copy}.log (item_id) SELECT 1 FROM generate_series(1, 50000)")
+    assert reset_schema(conn, plan.reset, copy, "public", lock_budget=_budget())
+    assert not diff_descriptions(describe_schema(conn, template), describe_schema(conn, copy))
+
+
 def test_pages_prove_emptiness_only_where_there_are_none(conn: Any) -> None:
     """The premise of skipping probes: a table without pages holds no row. A rolled
     back insert leaves pages behind (so those tables are still probed), a flush
@@ -346,6 +365,19 @@ class _ErrorCounting:
                 cursor.close()
 
         return Cursor()
+
+
+def test_only_schemas_whose_structure_is_the_templates_are_worth_keeping(conn: Any) -> None:
+    from schemaiso import spares
+
+    template = build_template(conn, TEMPLATE_SQL)
+    plan = read_template(conn, template)
+    unchanged, with_ddl = clone_into(conn, plan), clone_into(conn, plan)
+    run(conn, DIRTY_SQL.format(schema=unchanged))  # rows only: a reset handles them
+    run(conn, f"CREATE TABLE {with_ddl}.left_by_a_test (id int)")
+    assert spares.split_by_structure(conn, [unchanged, with_ddl], template) == (
+        [unchanged], [with_ddl]
+    )
 
 
 def test_concurrent_claims_share_the_spares_without_server_errors(conn: Any, database: str) -> None:

@@ -128,9 +128,14 @@ def test_keepdb_teardown_keeps_this_runs_schemas_as_spares_and_the_template(
         try:
             connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=True)
             connection.creation.clone_test_db(suffix="1", verbosity=0, keepdb=True)
+            connection.creation.clone_test_db(suffix="2", verbosity=0, keepdb=True)
             state = get_state(connection.settings_dict)
             assert state is not None
-            connection.creation.destroy_test_db(suffix="1", verbosity=0, keepdb=True)
+            changed = SchemaNames(state["prefix"], state["run_id"]).worker(2)
+            with admin_connect(test_db) as admin:  # a test's DDL: not worth keeping
+                admin.execute(f"ALTER TABLE {quote_ident(changed)}.auth_group ADD COLUMN extra int")
+            for suffix in ("1", "2"):
+                connection.creation.destroy_test_db(suffix=suffix, verbosity=0, keepdb=True)
             connection.creation.destroy_test_db(old_name, verbosity=0, keepdb=True)
             with admin_connect(test_db) as admin:
                 left = [
@@ -140,7 +145,9 @@ def test_keepdb_teardown_keeps_this_runs_schemas_as_spares_and_the_template(
                         "WHERE obj_description(oid, 'pg_namespace') LIKE 'schemaiso:%'"
                     )
                 ]
-            # This run's main and worker schemas, renamed for the next --keepdb run.
+            # This run's main and unchanged worker schemas, renamed for the next
+            # --keepdb run; the changed one is dropped, not kept.
+            assert changed not in left
             assert sorted(left)[-1] == state["template"]
             assert len(left) == 3
             assert all(name.startswith("schemaiso_spare_") for name in sorted(left)[:-1])

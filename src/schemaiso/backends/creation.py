@@ -960,20 +960,24 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
         self, raw: Any, state: SchemaState, schemas: list[str], verbosity: int
     ) -> None:
         """Keep this run's schemas for the next ``--keepdb`` run (renamed to spares),
-        and drop spares beyond what this run used, or of an older template."""
+        except those a test changed with DDL, and drop spares beyond what this run
+        used, or of an older template."""
         assert self._template_stamp is not None
         prefix = state["prefix"]
-        spares.keep(raw, schemas, prefix=prefix, run_id=state["run_id"], stamp=self._template_stamp)
+        fit, changed = spares.split_by_structure(raw, schemas, state["template"])
+        spares.keep(raw, fit, prefix=prefix, run_id=state["run_id"], stamp=self._template_stamp)
         current, stale = spares.by_template(raw, prefix, self._template_stamp)
-        surplus = current[len(schemas):]
+        surplus = current[len(fit):]
         if verbosity >= 1 and schemas:
             self.log(
-                f"schemaiso: keeping {len(schemas)} schema(s) of alias '{state['alias']}' "
+                f"schemaiso: keeping {len(fit)} schema(s) of alias '{state['alias']}' "
                 f"for the next --keepdb run (reset, not cloned, when it starts)"
+                + (f"; dropping {len(changed)} whose tables a test changed (DDL)"
+                   if changed else "")
                 + (f"; dropping {len(surplus) + len(stale)} unused" if surplus or stale else "")
                 + "."
             )
-        cleanup.drop_schemas(raw, surplus + stale)
+        cleanup.drop_schemas(raw, changed + surplus + stale)
 
 
 def isolated_creations(initialized_only: bool = True) -> list[SchemaIsolationCreationMixin]:

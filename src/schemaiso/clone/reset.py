@@ -15,8 +15,9 @@ them; on the 300-model benchmark project that is 1.9 s against 7 ms for the same
 It never repairs structure: a copy a test changed with DDL differs from the
 template in ``structure_signature`` and must be cloned again. Where a faithful
 reset cannot be promised (triggers or rules on tables that get rows back would
-fire; more tables to empty than the lock budget holds), it declines, changing
-nothing; when a statement fails midway (a constraint, the server going away) the
+fire; more tables to empty than the lock budget holds), or where it would cost
+more than a clone (many rows left in tables that foreign keys reference, see
+``_delete_ms``), it declines, changing nothing; when a statement fails midway (a constraint, the server going away) the
 copy is in no known state. Either way the caller drops it and clones afresh.
 """
 
@@ -236,6 +237,8 @@ def reset_schema(conn: Connection, plan: ResetPlan, schema: str, shared: str,
             dirty = [name for name in plan.tables if name in empty]  # referencing first
             if len(dirty) * _LOCKS_PER_TABLE > lock_budget or empty & plan.with_triggers:
                 return False
+            if _delete_ms(cur, schema, dirty) > _clone_ms(plan):
+                return False  # cloning afresh is cheaper
             # Rows in one transaction: all of them come back, or none. The commits
             # here are made durable by the claim's next (synchronous) statement;
             # waiting for their own WAL flushes would only add fsyncs.
@@ -255,6 +258,41 @@ def reset_schema(conn: Connection, plan: ResetPlan, schema: str, shared: str,
             with suppress(Exception):
                 cur.execute("RESET extra_float_digits; RESET jit")
     return True
+
+
+# Measured on the template of Django's own test suite (823 tables, 3,178 relations;
+# 2 cores, PostgreSQL 15): a clone took 1.1-1.7 s, about 1.5 ms a table on top of a
+# fixed part; DELETE took 0.06 ms per heap page of a table that no foreign key
+# references, and 1.9 ms more per page for every foreign key referencing it (its
+# check runs for each row deleted): 20,000 rows of auth_group (109 pages, 6 keys)
+# took 1.3 s to reset against a 1.1 s clone, 100,000 rows 6.3 s.
+_CLONE_MS_FIXED = 50.0
+_CLONE_MS_PER_TABLE = 1.5
+_DELETE_MS_PER_PAGE = 0.06
+_CHECK_MS_PER_PAGE_AND_KEY = 1.9
+
+
+def _clone_ms(plan: ResetPlan) -> float:
+    """What a fresh clone of the template is expected to cost, in milliseconds."""
+    return _CLONE_MS_FIXED + _CLONE_MS_PER_TABLE * len(plan.tables)
+
+
+def _delete_ms(cur: Cursor, schema: str, dirty: list[str]) -> float:
+    """What emptying ``dirty`` is expected to cost: by the pages of each table and
+    the foreign keys that reference it. A reset that would cost more than a clone
+    declines: a spare a test left many rows in is cloned afresh instead."""
+    if not dirty:
+        return 0.0
+    names = ", ".join(quote_literal(name) for name in dirty)
+    cur.execute(
+        "SELECT coalesce(sum(pg_catalog.pg_relation_size(c.oid) / 8192 * "
+        f"({_DELETE_MS_PER_PAGE} + {_CHECK_MS_PER_PAGE_AND_KEY} * (SELECT count(*) "
+        "FROM pg_catalog.pg_constraint k WHERE k.contype = 'f' AND k.confrelid = c.oid))), 0) "
+        "FROM pg_catalog.pg_class c WHERE c.relnamespace = (SELECT oid FROM "
+        f"pg_catalog.pg_namespace WHERE nspname = {quote_literal(schema)}) "
+        f"AND c.relkind = 'r' AND pg_catalog.quote_ident(c.relname) IN ({names})"
+    )
+    return float(cur.fetchall()[0][0])
 
 
 def _in_transaction(statements: list[str]) -> str:
