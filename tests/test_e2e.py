@@ -222,10 +222,12 @@ def test_keepdb_keeps_the_template_and_spares_and_the_next_run_passes(project: P
         ), second.explain()
         assert re.search(rf"^  Keeping this run's schemas as spares of '{alias}'", second.output, re.M)
     assert "Dropping this run's schemas" not in second.output
-    assert len(re.findall(r"^schemaiso: schema '\w+': reset kept spare 'schemaiso_spare_\w+' in",
-                          second.output, re.M)) == 6, second.explain()
-    assert len(re.findall(r"^schemaiso: schema '\w+': cloned from template 'schemaiso_template' in",
-                          second.output, re.M)) == 2, second.explain()
+    for alias in ("default", "reports"):
+        prepared = rf"^schemaiso: schema '\w+' of alias '{alias}': "
+        assert len(re.findall(prepared + r"reset kept spare 'schemaiso_spare_\w+' in",
+                              second.output, re.M)) == 3, second.explain()
+        assert len(re.findall(prepared + r"cloned from template 'schemaiso_template' in",
+                              second.output, re.M)) == 1, second.explain()
     assert "resetting a kept spare of template 'schemaiso_template' into" in second.output
 
 

@@ -621,7 +621,10 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
             for item in done:
                 how = (f"reset kept spare '{item.spare}'" if item.spare
                        else f"cloned from template '{template}'")
-                self.log(f"schemaiso: schema '{item.schema}': {how} in {item.seconds:.2f}s")
+                self.log(
+                    f"schemaiso: schema '{item.schema}' of alias '{self.connection.alias}': "
+                    f"{how} in {item.seconds:.2f}s"
+                )
 
     def _timed(self, label: str) -> AbstractContextManager[Any]:
         """Time a step for ``--timing`` (Django prints it in the order steps begin)."""
@@ -678,7 +681,10 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
                 "or cloning it" if self._template_is_current and self._reuses_spares
                 else f"cloning schema '{state['template']}' into '{schema}'"
             )
-            self.log(f"schemaiso: {how} (in the background, {clones.concurrency} at a time)")
+            self.log(
+                f"schemaiso: alias '{state['alias']}': {how} (in the background, "
+                f"{clones.concurrency} at a time)"
+            )
         if schema not in clones.submitted:  # else queued by _claim_workers_early
             clones.submit(schema, "worker")
 
