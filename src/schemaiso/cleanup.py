@@ -70,8 +70,11 @@ def _relation_batches(conn: Any, schema: str, budget: int) -> list[list[tuple[st
             SELECT r.relname, r.relkind,
                    4 + (SELECT count(*) FROM pg_index i WHERE i.indrelid = r.oid)
                      + (SELECT count(*) FROM pg_depend d
-                        WHERE d.refobjid = r.oid AND d.classid = 'pg_class'::regclass
-                          AND d.deptype IN ('a', 'i'))
+                        -- refclassid first: pg_depend's index starts with it; without
+                        -- it, every table scans all of pg_depend (6.4 s for Django's
+                        -- own suite's 823 tables, against 0.03 s)
+                        WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = r.oid
+                          AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i'))
                      + (SELECT count(*) FROM pg_constraint k
                         WHERE k.conrelid = r.oid AND k.contype = 'f')
             FROM rels r JOIN (SELECT oid, max(level) AS level FROM depth GROUP BY oid) d

@@ -753,8 +753,8 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
             )
             alias, database = state["alias"], self.connection.settings_dict["NAME"]
             if keep_database:
-                action = ("Keeping this run's schemas as spares" if self._keeps_spares
-                          else "Dropping this run's schemas")
+                action = ("Keeping this run's schemas as spares (dropping those a test "
+                          "changed)" if self._keeps_spares else "Dropping this run's schemas")
                 with self._timed(f"  {action} of '{alias}' ('{database}')"):
                     self._drop_run_schemas(
                         state, verbosity, keeps_template=not last_out_of_existing, keep=failed
