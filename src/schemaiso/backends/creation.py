@@ -73,8 +73,9 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
 
     _clone_plan: clone.ClonePlan | None = None
     _clones: CloneQueue | None = None
-    #: The background queue's schemas done since ``wait_for_clones`` last reported.
-    _prepared: list[PreparedSchema] = []
+    #: The background queue's schemas done since ``wait_for_clones`` last reported
+    #: (set with the queue: a shared class-level list would collect every alias's).
+    _prepared: list[PreparedSchema]
     #: Django's TimeKeeper when the runner has ``--timing`` (the runner sets it).
     time_keeper: Any = None
     _template_signature = ""
@@ -524,11 +525,6 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
             and plan.reset is not None and not plan.reset.declined
         )
 
-    @property
-    def _keeps_spares(self) -> bool:
-        """Whether teardown keeps this run's schemas as spares instead of dropping them."""
-        return self._reuses_spares and bool(self._template_stamp)
-
     def _schema_exists(self, schema: str) -> bool:
         with self.connection.cursor() as cursor:
             cursor.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [schema])
@@ -754,7 +750,7 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
             alias, database = state["alias"], self.connection.settings_dict["NAME"]
             if keep_database:
                 action = ("Keeping this run's schemas as spares (dropping those a test "
-                          "changed)" if self._keeps_spares else "Dropping this run's schemas")
+                          "changed)" if self._reuses_spares else "Dropping this run's schemas")
                 with self._timed(f"  {action} of '{alias}' ('{database}')"):
                     self._drop_run_schemas(
                         state, verbosity, keeps_template=not last_out_of_existing, keep=failed
@@ -857,7 +853,7 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
         names = self._names(state)
         raw = self._raw_connection()
         schemas = [s for s in cleanup.run_schemas(raw, names) if s not in (keep or [])]
-        if self._keeps_spares:
+        if self._reuses_spares:
             self._keep_as_spares(raw, state, schemas, verbosity)
             return
         if verbosity >= 1 and schemas:

@@ -60,6 +60,10 @@ def into_shared_schema(sql: str, shared: str, params: Any, many: bool) -> str:
     return sql
 
 
+#: The roles whose connections send extension DDL to the shared schema.
+_ROLES = ("template", "main", "worker")
+
+
 def statement_to_send(sql: Any, state: SchemaState | None, params: Any, many: bool) -> Any:
     """What to send for ``sql`` on a connection in ``state``: the same statement,
     a ``CREATE EXTENSION`` into the shared schema, or None for a ``DROP
@@ -74,9 +78,6 @@ def statement_to_send(sql: Any, state: SchemaState | None, params: Any, many: bo
         )
         return None
     return into_shared_schema(sql, state["shared"], params, many)
-
-
-_ROLES = ("template", "main", "worker")
 
 
 class SharedExtensionsCursorMixin:
