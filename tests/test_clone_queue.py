@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from django.test import override_settings
 
-from schemaiso.backends.clone_queue import (
+from schemaiso.clone_queue import (
     CLONE_SWITCH_INTERVAL,
     MAX_DEFAULT_CONCURRENCY,
     MIN_LOCKS_PER_CLONER,

@@ -13,7 +13,8 @@ from django.db import connections
 from schemaiso import activation, cleanup, clone
 from schemaiso.backends.state import get_state
 from schemaiso.errors import SchemaIsoError
-from schemaiso.naming import SchemaNames, marker, quote_ident, quote_literal
+from schemaiso.markers import marker
+from schemaiso.naming import SchemaNames, quote_ident, quote_literal
 
 from .conftest import AdminConnection, admin_connect
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from schemaiso import clone
 from schemaiso.describe import describe_schema, diff_descriptions
-from schemaiso.naming import marker, quote_ident, quote_literal
+from schemaiso.markers import marker
+from schemaiso.naming import quote_ident, quote_literal
 
 from .conftest import Project, admin_connect
 

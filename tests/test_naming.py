@@ -5,12 +5,11 @@ from __future__ import annotations
 import pytest
 
 from schemaiso.errors import SchemaIsoError
+from schemaiso.markers import marker, parse_marker
 from schemaiso.naming import (
     SchemaNames,
     fit_name,
     like_escape,
-    marker,
-    parse_marker,
     quote_ident,
     validate_schema_name,
 )

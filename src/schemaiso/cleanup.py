@@ -12,28 +12,12 @@ from typing import Any
 
 from .clone import server_lock_budget
 from .errors import SchemaIsoError
-from .naming import SchemaNames, like_escape, parse_marker, quote_ident
+from .markers import marked_schemas
+from .naming import SchemaNames, like_escape, quote_ident
 
 #: How long a drop waits for a lock before it gives up with a clear error,
 #: instead of hanging behind a session left "idle in transaction".
 LOCK_TIMEOUT = "30s"
-
-
-def marked_schemas(conn: Any, like: str = "%") -> dict[str, dict[str, Any]]:
-    """Schemas whose names match ``like`` and whose comment is our marker."""
-    with conn.cursor() as cursor:
-        cursor.execute(
-            "SELECT nspname, obj_description(oid, 'pg_namespace') FROM pg_namespace "
-            "WHERE nspname LIKE %s ORDER BY nspname",
-            [like],
-        )
-        rows = cursor.fetchall()
-    found = {}
-    for name, comment in rows:
-        payload = parse_marker(comment)
-        if payload is not None:
-            found[name] = payload
-    return found
 
 
 def run_schemas(conn: Any, names: SchemaNames) -> list[str]:

@@ -16,3 +16,8 @@ class SchemaIsoError(CommandError):
 
 class CloneError(SchemaIsoError):
     """The template schema holds something the clone engine cannot copy faithfully."""
+
+
+def first_line(exc: BaseException) -> str:
+    """A driver error's first line: the rest repeats it or guesses at causes."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

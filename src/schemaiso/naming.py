@@ -1,27 +1,19 @@
-"""Schema names: run ids, worker names, validation, quoting and the ownership marker.
+"""Schema names: run ids, worker names, validation and quoting.
 
-Every schema schemaiso creates carries a marker comment; cleanup drops a schema only
-when the marker proves it is ours, so nothing outside our schemas is ever touched.
+Which of those schemas are really ours is the marker's job (markers.py).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import re
 import secrets
-import socket
-import time
 from dataclasses import dataclass
-from typing import Any
 
 from .errors import SchemaIsoError
 
 #: PostgreSQL truncates identifiers to NAMEDATALEN - 1 bytes.
 MAX_IDENTIFIER_BYTES = 63
-#: Every marker comment starts with this, so a plain ``LIKE`` finds our schemas.
-MARKER_PREFIX = "schemaiso:"
 DEFAULT_PREFIX = "schemaiso"
 
 _SAFE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -125,27 +117,3 @@ def like_escape(text: str) -> str:
     """``text`` as a ``LIKE`` pattern that matches only itself: ``_`` (which every
     schemaiso name has) and ``%`` match any character otherwise."""
     return text.replace("\\", "\\\\").replace("_", r"\_").replace("%", r"\%")
-
-
-def marker(role: str, run_id: str, **extra: Any) -> str:
-    """The comment that proves a schema is ours, with what cleanup needs to know."""
-    payload = {
-        "role": role,
-        "run": run_id,
-        "host": socket.gethostname(),
-        "pid": os.getpid(),
-        "created": int(time.time()),
-        **extra,
-    }
-    return MARKER_PREFIX + json.dumps(payload, sort_keys=True)
-
-
-def parse_marker(comment: str | None) -> dict[str, Any] | None:
-    """The marker's payload, or ``None`` when the comment is not ours."""
-    if not comment or not comment.startswith(MARKER_PREFIX):
-        return None
-    try:
-        payload = json.loads(comment[len(MARKER_PREFIX) :])
-    except ValueError:
-        return None
-    return payload if isinstance(payload, dict) else None

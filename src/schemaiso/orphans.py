@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from . import cleanup
+from . import cleanup, markers
 
 #: Liveness of a run as this machine can tell it.
 LIVE, DEAD, ELSEWHERE = "live", "dead", "other host"
@@ -95,7 +95,7 @@ def list_schemas(conn: Any, *, with_sizes: bool = True) -> list[MarkedSchema]:
     (0.2 s with a 300-table template and four spares): only ``list`` shows them,
     so ``prune``, which runs at every setup, leaves them out (reported as 0).
     """
-    marked = cleanup.marked_schemas(conn)
+    marked = markers.marked_schemas(conn)
     sizes: dict[str, int] = {}
     if marked and with_sizes:
         with conn.cursor() as cursor:

@@ -89,7 +89,7 @@ class SchemaIsoSession:
     """The plugin's hooks for one pytest process, once the plugin is turned on."""
 
     def __init__(self, config: pytest.Config, serial_tags: frozenset[str]) -> None:
-        from .backends import run_identity
+        from . import run_identity
 
         self.config = config
         self.serial_tags = serial_tags
@@ -127,7 +127,7 @@ class SchemaIsoSession:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
-        from .backends.run_identity import run_id
+        from .run_identity import run_id
 
         node.workerinput["schemaiso"] = {"run_id": run_id(), "pid": os.getpid()}
 
@@ -141,7 +141,7 @@ class SchemaIsoSession:
 
     def pytest_report_header(self, config: pytest.Config) -> str | None:
         if self.controller or self.worker_id is None:
-            from .backends.run_identity import run_id
+            from .run_identity import run_id
 
             where = "a schema per xdist worker" if self.controller else "one schema"
             return f"schemaiso: one test database per alias, {where} (run {run_id()})"
@@ -151,8 +151,8 @@ class SchemaIsoSession:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        from .backends.run_identity import run_id
         from .pytest_support.serial import SerialGate, serial_last
+        from .run_identity import run_id
 
         serial = serial_last(items, self.serial_tags)
         self.serial_count = len(serial)

@@ -16,10 +16,11 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from . import cleanup
+from . import cleanup, markers
 from .clone import ClonePlan, reset_schema, structure_signature
 from .clone.dbapi import rollback
-from .naming import fit_name, like_escape, marker, quote_ident, quote_literal
+from .markers import marker
+from .naming import fit_name, like_escape, quote_ident, quote_literal
 
 ROLE = "spare"
 #: The advisory lock (in the test database) that claims of spares take in turn.
@@ -35,7 +36,7 @@ def by_template(conn: Any, prefix: str, stamp: str | None) -> tuple[list[str], l
     template: rebuilt since, useless, to be dropped), from one catalog read."""
     current: list[str] = []
     stale: list[str] = []
-    for name, payload in cleanup.marked_schemas(conn, spare_pattern(prefix)).items():
+    for name, payload in markers.marked_schemas(conn, spare_pattern(prefix)).items():
         if payload.get("role") == ROLE:
             (current if payload.get("template") == stamp else stale).append(name)
     return current, stale

@@ -23,15 +23,16 @@ from django.db import OperationalError as DjangoOperationalError
 from django.db import connections
 from django.db.backends.base.base import NO_DB_ALIAS
 
-from .. import cleanup, clone, fingerprint, orphans, plan_cache, spares
+from .. import cleanup, clone, fingerprint, markers, orphans, plan_cache, spares
 from ..clone.dbapi import rollback
+from ..clone_queue import CloneQueue, PreparedSchema, default_concurrency, describe_prepared
 from ..conf import get_config
-from ..errors import SchemaIsoError
+from ..errors import SchemaIsoError, first_line
 from ..lease import RunLease
-from ..naming import SchemaNames, like_escape, marker, parse_marker, quote_ident, quote_literal
+from ..markers import create_marked_schema, parse_marker
+from ..naming import SchemaNames, like_escape, quote_ident
+from ..run_identity import run_id
 from .caller_warnings import warnings_at_caller
-from .clone_queue import CloneQueue, PreparedSchema, default_concurrency, describe_prepared
-from .run_identity import create_marked_schema, first_line, run_id, run_pid
 from .state import STATE_KEY, RunReport, SchemaState, close_with_pool, get_state
 from .template import TemplateChoiceMixin, migrations_skipped_when
 
@@ -404,7 +405,7 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
         """Inside an existing database the shared schema must be one schemaiso made:
         ``public`` and every other schema there belong to the database's owners."""
         alias = self.connection.alias
-        row = self._schema_comment(cursor, shared)
+        row = markers.schema_comment(cursor, shared)
         if row is None:
             create_marked_schema(cursor, shared, "shared", run_id())
         elif (parse_marker(row[0]) or {}).get("role") != "shared":
@@ -554,7 +555,7 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
             claimed = spares.claim(
                 raw, plan, prefix=state["prefix"], stamp=self._template_stamp,
                 template_signature=self._template_signature, target=schema,
-                target_marker=marker(role, state["run_id"], pid=run_pid()),
+                target_marker=markers.run_marker(role, state["run_id"]),
                 lock_budget=lock_budget or clone.server_lock_budget(raw),
             )
             if claimed is not None:
@@ -876,14 +877,7 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
         schema = state["schema"]
         try:
             with self.connection.cursor() as cursor:
-                payload = self._marker_of(cursor, schema)
-                if payload is None or payload.get("failed"):
-                    return
-                role, run = payload.pop("role"), payload.pop("run")
-                cursor.execute(
-                    f"COMMENT ON SCHEMA {quote_ident(schema)} IS "
-                    + quote_literal(marker(role, run, **{**payload, "failed": True}))
-                )
+                markers.mark_failed(cursor, schema)
         except (DjangoDatabaseError, self.connection.Database.Error) as exc:
             self.log(f"schemaiso: warning: could not mark schema '{schema}' as failed: "
                      f"{first_line(exc)}")
@@ -892,7 +886,7 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
         """This run's schemas marked by ``mark_failed``, when they are to be kept."""
         if not state.get("keep_failed"):
             return []
-        marked = cleanup.marked_schemas(self._raw_connection(), self._names(state).run_pattern)
+        marked = markers.marked_schemas(self._raw_connection(), self._names(state).run_pattern)
         return sorted(
             name for name, payload in marked.items()
             if payload.get("run") == state["run_id"] and payload.get("failed")
@@ -927,7 +921,7 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
         prefix, shared = state["prefix"], state["shared"]
         like = like_escape(prefix + "_") + "%"
         ours = [
-            name for name, payload in cleanup.marked_schemas(raw, like).items()
+            name for name, payload in markers.marked_schemas(raw, like).items()
             if payload.get("role") in ("template", "spare")
         ]
         if verbosity >= 1:
@@ -937,7 +931,7 @@ class SchemaIsolationCreationMixin(TemplateChoiceMixin):
                 f"{', '.join([*ours, shared])}."
             )
         cleanup.drop_schemas(raw, ours)
-        if cleanup.marked_schemas(raw, like_escape(shared)).get(shared, {}).get("role") != "shared":
+        if markers.marked_schemas(raw, like_escape(shared)).get(shared, {}).get("role") != "shared":
             return  # never drop a schema our marker does not prove ours
         with raw.cursor() as cursor:
             cursor.execute(

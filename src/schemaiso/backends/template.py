@@ -18,8 +18,15 @@ from django.db import DEFAULT_DB_ALIAS
 from .. import cleanup, fingerprint, spares
 from ..errors import SchemaIsoError
 from ..lease import RunLease
-from ..naming import marker, parse_marker, quote_ident, quote_literal
-from .run_identity import create_marked_schema, run_pid
+from ..markers import (
+    create_marked_schema,
+    marker_of,
+    parse_marker,
+    run_marker,
+    schema_comment,
+    set_marker_sql,
+)
+from ..naming import quote_ident
 from .state import SchemaState, StateAccessMixin
 
 
@@ -97,7 +104,7 @@ class TemplateChoiceMixin(StateAccessMixin):
             if sibling is not None:
                 self._follow_sibling(cursor, *sibling, test_database_name, state)
                 return
-        row = self._schema_comment(cursor, template)
+        row = schema_comment(cursor, template)
         while (
             self._keepdb and self._other_runs and self._lease is not None
             and row is not None and self._will_fit(parse_marker(row[0]) or {})
@@ -108,7 +115,7 @@ class TemplateChoiceMixin(StateAccessMixin):
             self._lease.wait_for_build(template)
             self._lease.acquire_setup("choosing a template")
             self._other_runs = self._lease.other_runs()
-            row = self._schema_comment(cursor, template)
+            row = schema_comment(cursor, template)
         if row is not None:
             kept = parse_marker(row[0])
             if kept is None:
@@ -151,7 +158,7 @@ class TemplateChoiceMixin(StateAccessMixin):
         """The template another process of this run made (xdist workers share one):
         the shared template, or the run's own when another run held the shared one."""
         for schema in (state["template"], self._names(state).run_template):
-            payload = self._marker_of(cursor, schema)
+            payload = marker_of(cursor, schema)
             if payload is not None and payload.get("run") == state["run_id"]:
                 return schema, payload
         return None
@@ -173,7 +180,7 @@ class TemplateChoiceMixin(StateAccessMixin):
                 )
             self._lease.wait_for_run_build(template)
             self._lease.acquire_setup("choosing a template")
-            kept = self._marker_of(cursor, template) or {}
+            kept = marker_of(cursor, template) or {}
         changes = fingerprint.differences(kept.get("fingerprint"), self._fingerprint)
         if changes:
             raise SchemaIsoError(
@@ -193,22 +200,6 @@ class TemplateChoiceMixin(StateAccessMixin):
         return not kept.get("fingerprint") and not fingerprint.differences(
             kept.get("building"), self._fingerprint
         )
-
-    @staticmethod
-    def _schema_comment(cursor: Any, schema: str) -> tuple[Any, ...] | None:
-        """The schema's comment (our marker, if ours) as a one-column row, or None
-        when the schema does not exist."""
-        cursor.execute(
-            "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = %s",
-            [schema],
-        )
-        row: tuple[Any, ...] | None = cursor.fetchone()
-        return row
-
-    def _marker_of(self, cursor: Any, schema: str) -> dict[str, Any] | None:
-        """The marker of ``schema``; None when it does not exist or is not ours."""
-        row = self._schema_comment(cursor, schema)
-        return parse_marker(row[0]) if row is not None else None
 
     def _reuse_template(self, template: str, kept: dict[str, Any]) -> None:
         """Use a kept template whose fingerprint matches: ``migrate`` is skipped."""
@@ -245,11 +236,9 @@ class TemplateChoiceMixin(StateAccessMixin):
         a template whose ``migrate`` was interrupted has none and is rebuilt."""
         state = self._require_state()
         role = "template" if state["template"] == self._names(state).template else "run_template"
-        payload = marker(role, state["run_id"], pid=run_pid(), fingerprint=self._fingerprint)
+        payload = run_marker(role, state["run_id"], fingerprint=self._fingerprint)
         with self.connection.cursor() as cursor:
-            cursor.execute(
-                f"COMMENT ON SCHEMA {quote_ident(state['template'])} IS {quote_literal(payload)}"
-            )
+            cursor.execute(set_marker_sql(state["template"], payload))
 
     def _move_template_extensions(self) -> None:
         """Move extensions that a migration installed into the template to the shared schema."""

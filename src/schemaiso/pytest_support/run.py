@@ -21,11 +21,11 @@ from django.db import connections
 
 from .. import activation
 from ..backends.creation import SchemaIsolationCreationMixin, isolated_creations
-from ..backends.run_identity import run_id
 from ..backends.state import RunReport, get_state
 from ..conf import get_config
 from ..errors import SchemaIsoError
 from ..naming import SchemaNames
+from ..run_identity import run_id
 
 
 def prepare_members(

@@ -1,15 +1,14 @@
-"""This run's identity (run id, main pid) and the marked schemas it creates.
+"""This run's identity: its run id and the pid of its main process.
 
-Every schema schemaiso creates names the run and its main process in a marker,
-so cleanup can tell a live run's schemas from a dead one's.
+Every schema schemaiso creates names both in its marker (markers.py), so cleanup
+can tell a live run's schemas from a dead one's.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
 
-from ..naming import marker, new_run_id, quote_ident, quote_literal
+from .naming import new_run_id
 
 _RUN_ID: str | None = None
 _RUN_PID: int | None = None
@@ -37,17 +36,3 @@ def run_pid() -> int:
     schema for an orphan while the run lives. A forked worker inherits the main
     process's value; a spawned one is the main process's child."""
     return _RUN_PID if _RUN_PID is not None else os.getppid()
-
-
-def first_line(exc: BaseException) -> str:
-    """A driver error's first line: the rest repeats it or guesses at causes."""
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-
-
-def create_marked_schema(cursor: Any, schema: str, role: str, run: str, **extra: Any) -> None:
-    """Create ``schema`` with the marker that proves it ours, in one round trip."""
-    cursor.execute(
-        "CREATE SCHEMA {0}; COMMENT ON SCHEMA {0} IS {1}".format(
-            quote_ident(schema), quote_literal(marker(role, run, pid=run_pid(), **extra))
-        )
-    )

@@ -180,10 +180,6 @@ class CloneQueue:
                 raw.cancel()
         self._join()
 
-    @property
-    def idle(self) -> bool:
-        return not self._threads
-
     def _join(self) -> None:
         """Tell every thread to stop after the queued jobs, and join them.
 
