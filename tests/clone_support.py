@@ -16,7 +16,8 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from schemaiso.clone import ClonePlan, clone_schema, quote_ident, read_template
-from schemaiso.describe import describe_schema, diff_descriptions
+
+from .support.describe import describe_schema, diff_descriptions
 
 Connect = Callable[[str], Any]
 

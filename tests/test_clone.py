@@ -19,7 +19,6 @@ from schemaiso.clone import (
     server_lock_budget,
     split_search_path,
 )
-from schemaiso.describe import describe_schema, diff_descriptions
 from schemaiso.errors import CloneError
 
 from . import clone_support
@@ -32,6 +31,7 @@ from .clone_support import (
     new_name,
     run,
 )
+from .support.describe import describe_schema, diff_descriptions
 
 database = clone_support.database  # a scratch database for this module
 conn = clone_support.conn

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from schemaiso.clone import read_template
-from schemaiso.describe import describe_schema, diff_descriptions
 
 from . import clone_support
 from .clone_support import (
@@ -24,6 +23,7 @@ from .clone_support import (
     new_name,
     run,
 )
+from .support.describe import describe_schema, diff_descriptions
 
 database = clone_support.database  # a scratch database for this module
 conn = clone_support.conn

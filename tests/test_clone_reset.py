@@ -9,10 +9,10 @@ import threading
 from typing import Any
 
 from schemaiso.clone import read_template, reset_schema, structure_signature
-from schemaiso.describe import describe_schema, diff_descriptions
 
 from . import clone_support
 from .clone_support import build_template, clone_into, run
+from .support.describe import describe_schema, diff_descriptions
 
 database = clone_support.database
 conn = clone_support.conn

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from schemaiso.clone import read_template
-from schemaiso.describe import describe_schema, diff_descriptions
 
 from . import clone_support
 from .clone_support import assert_faithful, build_template, clone_into, new_name, run
+from .support.describe import describe_schema, diff_descriptions
 
 database = clone_support.database  # a scratch database for this module
 conn = clone_support.conn

@@ -9,11 +9,11 @@ indexes, extensions). Two fresh clones must show zero differences from it.
 from __future__ import annotations
 
 from schemaiso import clone
-from schemaiso.describe import describe_schema, diff_descriptions
 from schemaiso.markers import marker
 from schemaiso.naming import quote_ident, quote_literal
 
 from .conftest import Project, admin_connect
+from .support.describe import describe_schema, diff_descriptions
 
 TEMPLATE = "schemaiso_template"
 
