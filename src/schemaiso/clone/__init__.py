@@ -19,8 +19,9 @@ data before indexes, foreign keys and triggers), and the work is split into
 transactions whose estimated lock count stays within a budget, because the
 shared lock table of a default server cannot hold a large schema's locks.
 
-Modules: ``catalog`` reads the template, ``plan`` (with one module per kind
-of object) turns it into ordered units of DDL, ``run`` executes them.
+Modules: ``catalog`` reads the template (its SQL is in ``catalog_sql``),
+``plan`` (with one module per kind of object) turns it into ordered units of
+DDL, ``run`` executes them.
 """
 
 from __future__ import annotations
