@@ -16,7 +16,7 @@ from django.test.runner import ParallelTestSuite, _run_subsuite  # type: ignore[
 
 from . import activation
 from .backends.creation import mark_failed_schemas, wait_for_clones
-from .worker_watch import stop_on_dead_worker
+from .worker_watch import watch_workers
 
 #: RemoteTestResult events that make a run fail (a failed subtest's carries its error last).
 _FAILING_EVENTS = {"addError", "addFailure", "addUnexpectedSuccess"}
@@ -63,8 +63,8 @@ class SchemaIsolatedParallelTestSuite(ParallelTestSuite):
         # still needs every schema in place, and no clone thread alive at fork.
         wait_for_clones()
         activation.close_connections()
-        with stop_on_dead_worker(result):
-            return super().run(result)
+        super().run(watch_workers(result))
+        return result
 
 
 class MainProcessPhase(unittest.TestSuite):

@@ -4,8 +4,8 @@ When a worker of Django's ``multiprocessing.Pool`` is killed (``kill -9``, the O
 killer, a segfault in a C extension), the pool starts a replacement but the tests
 the dead worker was running never report back, and Django's result loop waits for
 them forever. That loop asks ``result.shouldStop`` every 0.1 s and stops the pool
-when it is true: the watch hooks that question, in the main thread, and answers it
-by looking at the pool's processes. A dead worker becomes an error in the report
+when it is true: the parallel suite hands the loop the result behind a thin
+wrapper whose ``shouldStop`` also looks at the pool's processes, in the main thread. A dead worker becomes an error in the report
 that names it, and the run stops and tears down as after ``--failfast``.
 """
 
@@ -15,8 +15,6 @@ import multiprocessing
 import signal
 import time
 import unittest
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 #: How often the pool's processes are looked at (``shouldStop`` is read every 0.1 s).
@@ -91,22 +89,39 @@ class WorkerWatch:
         return found
 
 
-@contextmanager
-def stop_on_dead_worker(result: Any) -> Iterator[WorkerWatch | None]:
-    """While the block runs, reading ``result.shouldStop`` also checks the pool's
-    workers; a dead one is added to ``result`` as an error and stops the run.
+class WatchedResult:
+    """The run's result as Django's parallel loop sees it: the same object, except
+    that reading ``shouldStop`` also looks at the pool's workers, and a dead one is
+    added to the result as an error and stops the run.
 
-    The result's class is swapped for a subclass with a ``shouldStop`` property
-    and restored afterwards; a result class that does not allow that (slots) runs
-    unwatched, exactly as Django would run it.
+    Django's loop (``ParallelTestSuite.run``) only reads ``shouldStop``, gets the
+    result's ``add*`` methods by name and sets ``buffer``: everything but
+    ``shouldStop`` goes to the result itself, whatever its class. Neither
+    ``get_resultclass()`` nor ``get_test_runner_kwargs()`` can do this: a runner
+    may return None there so that its ``test_runner`` picks its own result class
+    (unittest-xml-reporting's Django runner does), or set the class itself, and
+    a subclass made here would replace or miss it.
     """
-    watch = WorkerWatch()
-    original = type(result)
 
-    def get_stop(self: Any) -> bool:
-        if self.__dict__.get("shouldStop"):
+    _result: Any
+    _watch: WorkerWatch
+
+    def __init__(self, result: Any, watch: WorkerWatch) -> None:
+        object.__setattr__(self, "_result", result)
+        object.__setattr__(self, "_watch", watch)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._result, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._result, name, value)
+
+    @property
+    def shouldStop(self) -> bool:  # noqa: N802
+        result = self._result
+        if result.shouldStop:
             return True
-        for description in watch.check():
+        for description in self._watch.check():
             error = WorkerDied(
                 f"schemaiso: {description}, while running tests. The tests it had "
                 "not reported are lost; the run stops here, and this run's schemas "
@@ -114,20 +129,12 @@ def stop_on_dead_worker(result: Any) -> Iterator[WorkerWatch | None]:
                 "kernel's out-of-memory killer: see `dmesg`."
             )
             # No traceback: where the watch noticed it says nothing about the worker.
-            self.addError(WorkerProcess(description), (WorkerDied, error, None))
-            self.__dict__["shouldStop"] = True
-        return bool(self.__dict__.get("shouldStop"))
+            result.addError(WorkerProcess(description), (WorkerDied, error, None))
+            result.shouldStop = True
+        return bool(result.shouldStop)
 
-    def set_stop(self: Any, value: bool) -> None:
-        self.__dict__["shouldStop"] = value
 
-    watched = type(original.__name__, (original,), {"shouldStop": property(get_stop, set_stop)})
-    try:
-        result.__class__ = watched
-    except TypeError:
-        yield None
-        return
-    try:
-        yield watch
-    finally:
-        result.__class__ = original
+def watch_workers(result: Any) -> WatchedResult:
+    """``result`` for Django's parallel loop, watching the workers of the pool it is
+    about to start (call it right before: processes alive now are not the pool's)."""
+    return WatchedResult(result, WorkerWatch())
