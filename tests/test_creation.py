@@ -15,6 +15,7 @@ from schemaiso.backends.state import get_state
 from schemaiso.errors import SchemaIsoError
 from schemaiso.markers import marker
 from schemaiso.naming import SchemaNames, quote_ident, quote_literal
+from schemaiso.run_options import RunOptions
 
 from .conftest import AdminConnection, admin_connect
 
@@ -75,14 +76,14 @@ def test_background_clones_are_complete_after_wait(isolated_default: Any) -> Non
     assert state is not None
     names = SchemaNames(state["prefix"], state["run_id"])
     creation = connection.creation
-    creation.clone_in_background = True
+    creation.run_options = RunOptions(background_clones=True)
     try:
         for suffix in ("1", "2", "3"):
             creation.clone_test_db(suffix=suffix, verbosity=0)
-        assert creation._clones is not None and creation._clones.concurrency >= 1
+        assert creation.provisioner._clones is not None and creation.provisioner.concurrency >= 1
         creation.wait_for_clones()
     finally:
-        creation.clone_in_background = False
+        creation.run_options = RunOptions()
     template_tables = _tables_per_schema(connection, state["template"])[state["template"]]
     assert _tables_per_schema(connection, names.run_pattern) == {
         names.main: template_tables,
@@ -101,14 +102,14 @@ def test_a_background_clone_failure_names_the_schema_and_alias(isolated_default:
     with connection.cursor() as cursor:  # somebody else's schema, where worker 2's would go
         cursor.execute(f"CREATE SCHEMA {quote_ident(names.worker(2))}")
     creation = connection.creation
-    creation.clone_in_background = True
+    creation.run_options = RunOptions(background_clones=True)
     try:
         for suffix in ("1", "2"):
             creation.clone_test_db(suffix=suffix, verbosity=0)
         with pytest.raises(SchemaIsoError) as caught:
             creation.wait_for_clones()
     finally:
-        creation.clone_in_background = False
+        creation.run_options = RunOptions()
         creation.cancel_clones()
     message = str(caught.value)
     assert f"schema '{names.worker(2)}'" in message

@@ -106,3 +106,7 @@ def mark_failed(cursor: Any, schema: str) -> None:
         return
     role, run = payload.pop("role"), payload.pop("run")
     cursor.execute(set_marker_sql(schema, marker(role, run, **{**payload, "failed": True})))
+
+
+def schema_exists(cursor: Any, schema: str) -> bool:
+    return schema_comment(cursor, schema) is not None

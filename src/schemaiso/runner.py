@@ -16,12 +16,13 @@ from django.test.runner import DiscoverRunner, ParallelTestSuite, partition_suit
 from django.test.utils import iter_test_cases  # type: ignore[attr-defined]
 
 from . import activation
-from .backends.creation import SchemaIsolationCreationMixin, cancel_clones, wait_for_clones
+from .backends.creation import cancel_clones, hand_over, isolated_creations, wait_for_clones
 from .backends.state import get_state
 from .conf import serial_tags_for_run
 from .errors import SchemaIsoError
 from .naming import SchemaNames
 from .parallel import MainProcessPhase, PhasedSuite, SchemaIsolatedParallelTestSuite
+from .run_options import RunOptions
 
 
 def is_serial(test: unittest.TestCase, serial_tags: frozenset[str]) -> bool:
@@ -44,6 +45,8 @@ class SchemaIsolationMixin:
     parallel: int
     verbosity: int
     _setup_started = 0.0
+    #: What this run told every alias's setup (``setup_databases``).
+    run_options = RunOptions()
     failfast: bool
     debug_mode: bool
     buffer: bool
@@ -158,21 +161,17 @@ class SchemaIsolationMixin:
         self._record_setup_total(None)
         activation.install()
         self._warn_not_isolated(kwargs.get("aliases"))
-        runs_in_main = bool(self.serial_tests) or self.parallel <= 1
-        for connection in connections.all():
-            if isinstance(connection.creation, SchemaIsolationCreationMixin):
-                connection.creation.defer_main_schema = True
-                connection.creation.clone_in_background = True
-                connection.creation.clone_main_early = runs_in_main
-                connection.creation.keep_failed_schemas = self.keep_failed_schemas
-                connection.creation.expected_workers = self.parallel if self.parallel > 1 else 0
-                connection.creation.time_keeper = self.time_keeper
+        self.run_options = RunOptions.for_runner(
+            parallel=self.parallel, serial_tests=len(self.serial_tests),
+            keep_failed=self.keep_failed_schemas, time_keeper=self.time_keeper,
+        )
+        hand_over(self.run_options)
         try:
             old_config = super().setup_databases(**kwargs)  # type: ignore[misc]
         except BaseException:
             cancel_clones()
             raise
-        self._describe_setup(runs_in_main)
+        self._describe_setup()
         return old_config
 
     def run_checks(self, databases: Any) -> None:
@@ -221,11 +220,7 @@ class SchemaIsolationMixin:
         super().teardown_databases(old_config, **kwargs)  # type: ignore[misc]
 
     def _isolated_connections(self) -> list[Any]:
-        return [
-            c
-            for c in connections.all()
-            if isinstance(c.creation, SchemaIsolationCreationMixin) and get_state(c.settings_dict)
-        ]
+        return [c.connection for c in isolated_creations(initialized_only=False, set_up_only=True)]
 
     def _enter_main_phase(self) -> None:
         """Move the main process into its own schemas right before it runs tests."""
@@ -245,7 +240,7 @@ class SchemaIsolationMixin:
             )
             self.log(f"schemaiso: main process runs its tests in {schemas}")  # type: ignore[attr-defined]
 
-    def _describe_setup(self, runs_in_main: bool) -> None:
+    def _describe_setup(self) -> None:
         """One line per test database: where migrate went and which schemas workers use."""
         if self.verbosity < 1:
             return
@@ -259,7 +254,7 @@ class SchemaIsolationMixin:
                 if self.parallel > 1
                 else "no worker schemas"
             )
-            main = f", main schema {names.main}" if runs_in_main else ""
+            main = f", main schema {names.main}" if self.run_options.main_schema_early else ""
             serial = f", {len(self.serial_tests)} serial test(s) after the parallel phase"
             self.log(  # type: ignore[attr-defined]
                 f"schemaiso: alias '{connection.alias}': database "

@@ -120,3 +120,13 @@ class IssuedQueryOperationsMixin:
             except Exception:  # noqa: BLE001  (the log falls back to the raw statement)
                 return issued[1]
         return super().last_executed_query(cursor, sql, params)  # type: ignore[misc]
+
+
+def installed_extensions(cursor: Any) -> list[tuple[str, str, bool]]:
+    """Every extension in the database ``cursor`` is on: its name, its schema,
+    and whether it can move to another schema."""
+    cursor.execute(
+        "SELECT e.extname, n.nspname, e.extrelocatable FROM pg_extension e "
+        "JOIN pg_namespace n ON n.oid = e.extnamespace ORDER BY e.extname"
+    )
+    return [(name, schema, bool(relocatable)) for name, schema, relocatable in cursor.fetchall()]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, NotRequired, TypedDict
 
+from ..conf import get_config
 from ..errors import SchemaIsoError
 from ..naming import SchemaNames
 
@@ -40,29 +41,36 @@ class SchemaState(TypedDict):
 
 class RunReport(TypedDict):
     """What a run member (a pytest-xdist worker) leaves for the end of its run:
-    enough to find, keep or drop the run's schemas once every member has gone."""
+    enough to find, keep or drop the run's schemas once every member has gone.
+    It travels from worker to controller (pytest-xdist's ``workeroutput``), so it
+    holds only plain values."""
 
-    alias: str
+    #: The member's state when it left: which schemas, which template.
+    state: SchemaState
     test_database_name: str
-    run_id: str
-    prefix: str
-    shared: str
-    template: str
-    #: The schema this member's tests used.
-    schema: str | None
     #: The run id that built the template (spares of another are stale), or None
     #: for a template of this run alone.
     template_stamp: str | None
     #: Whether the template allows keeping schemas as spares (``--reuse-db``).
     reuses_spares: bool
     existing_database: bool
-    keep_failed: bool
     #: Whether this member ran ``migrate`` (it built the template).
     migrated: bool
     #: Whether its setup finished (it moved into its own schema).
     ready: bool
     #: The member's worker schema number, or None for the main schema.
     worker: int | None
+
+
+def new_state(alias: str, run_id: str, *, keep_failed: bool) -> SchemaState:
+    """The state of an alias whose setup starts: ``migrate`` goes into the template."""
+    config = get_config()
+    names = SchemaNames(prefix=config.prefix, run_id=run_id)
+    return SchemaState(
+        alias=alias, prefix=config.prefix, run_id=run_id,
+        shared=config.shared_schema_for(alias), template=names.template,
+        schema=names.template, role="template", mirror=False, keep_failed=keep_failed,
+    )
 
 
 def get_state(settings_dict: dict[str, Any]) -> SchemaState | None:
@@ -79,36 +87,30 @@ def search_path(settings_dict: dict[str, Any]) -> list[str] | None:
     return [state["schema"], state["shared"]]
 
 
-class StateAccessMixin:
-    """Reading and changing the alias's state, for the creation mixins."""
+def require_state(connection: Any) -> SchemaState:
+    """The alias's state; a clear error when its test database is not set up."""
+    state = get_state(connection.settings_dict)
+    if state is None:
+        raise SchemaIsoError(
+            f"schemaiso: alias '{connection.alias}' has no test schemas yet; "
+            "create the test database first."
+        )
+    return state
 
-    connection: Any
 
-    @property
-    def state(self) -> SchemaState | None:
-        return get_state(self.connection.settings_dict)
+def names_of(state: SchemaState) -> SchemaNames:
+    """The names of the schemas of the run ``state`` belongs to."""
+    return SchemaNames(prefix=state["prefix"], run_id=state["run_id"])
 
-    def _require_state(self) -> SchemaState:
-        state = self.state
-        if state is None:
-            raise SchemaIsoError(
-                f"schemaiso: alias '{self.connection.alias}' has no test schemas yet; "
-                "create the test database first."
-            )
-        return state
 
-    @staticmethod
-    def _names(state: SchemaState) -> SchemaNames:
-        return SchemaNames(prefix=state["prefix"], run_id=state["run_id"])
+def set_state(connection: Any, **changes: Any) -> None:
+    connection.settings_dict[STATE_KEY] = {**require_state(connection), **changes}
 
-    def _set_state(self, **changes: Any) -> None:
-        state = self._require_state()
-        self.connection.settings_dict[STATE_KEY] = {**state, **changes}
 
-    def _use_schema(self, schema: str, role: str) -> None:
-        """Point every future connection of this alias (all threads) at ``schema``."""
-        self._set_state(schema=schema, role=role)
-        close_with_pool(self.connection)
+def use_schema(connection: Any, schema: str, role: str) -> None:
+    """Point every future connection of this alias (all threads) at ``schema``."""
+    set_state(connection, schema=schema, role=role)
+    close_with_pool(connection)
 
 
 def close_with_pool(connection: Any) -> None:

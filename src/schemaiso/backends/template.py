@@ -17,7 +17,6 @@ from django.db import DEFAULT_DB_ALIAS
 
 from .. import cleanup, fingerprint, spares
 from ..errors import SchemaIsoError
-from ..lease import RunLease
 from ..markers import (
     create_marked_schema,
     marker_of,
@@ -27,7 +26,9 @@ from ..markers import (
     set_marker_sql,
 )
 from ..naming import quote_ident
-from .state import SchemaState, StateAccessMixin
+from .alias_run import AliasRun
+from .extensions import installed_extensions
+from .state import SchemaState, names_of, set_state
 
 
 @contextmanager
@@ -69,52 +70,36 @@ def migrations_skipped_when(
 _SKIPPED_WITH_THE_TEMPLATE = ("migrate", "createcachetable")
 
 
-class TemplateChoiceMixin(StateAccessMixin):
-    """The template decision of :class:`~.creation.SchemaIsolationCreationMixin`."""
+class TemplateChoice:
+    """Which template one alias's run migrates into or reuses, and finishing it."""
 
-    log: Callable[[str], None]
+    def __init__(self, run: AliasRun) -> None:
+        self.run = run
 
-    #: This run's fingerprint of what ``migrate`` produces (see fingerprint.py).
-    _fingerprint: dict[str, Any] = {}
-    #: True when ``--keepdb`` kept a template whose fingerprint matches: no migrate.
-    _template_is_current = False
-    _verbosity = 1
-    _keepdb = False
-    #: The run id that built the template in use: spares of another template are stale.
-    _template_stamp: str | None = None
-    #: This run's locks on its test database, shared with other runs (lease.py).
-    _lease: RunLease | None = None
-    #: How many other runs were using the test database when this one set up.
-    _other_runs = 0
-    #: The server's version number, part of the plan cache key.
-    _server_version = 0
-    #: One of several processes of one run (see ``SchemaIsolationCreationMixin``).
-    run_member = False
-
-    def _create_template_schema(
-        self, cursor: Any, template: str, test_database_name: str, state: SchemaState
-    ) -> None:
+    def choose(self, cursor: Any, test_database_name: str) -> None:
         """Decide which template this run migrates into, or reuses: the shared one,
         or, when another run uses the shared one and it does not fit this run, one
         of this run's own. Runs under the lease's setup lock, which it releases; a run
         that builds the shared template holds the build lock until ``migrate`` ends.
         A run's other processes use the template its first process made."""
-        if self.run_member:
-            sibling = self._sibling_template(cursor, state)
+        state = self.run.state()
+        template = state["template"]
+        if self.run.member:
+            sibling = self.sibling_template(cursor, state)
             if sibling is not None:
                 self._follow_sibling(cursor, *sibling, test_database_name, state)
                 return
         row = schema_comment(cursor, template)
         while (
-            self._keepdb and self._other_runs and self._lease is not None
+            self.run.keepdb and self.run.other_runs and self.run.lease is not None
             and row is not None and self._will_fit(parse_marker(row[0]) or {})
-            and self._lease.build_in_progress()
+            and self.run.lease.build_in_progress()
         ):
             # Another run is migrating the shared template for the same migrations:
             # reusing it beats migrating a copy of our own.
-            self._lease.wait_for_build(template)
-            self._lease.acquire_setup("choosing a template")
-            self._other_runs = self._lease.other_runs()
+            self.run.lease.wait_for_build(template)
+            self.run.lease.acquire_setup("choosing a template")
+            self.run.other_runs = self.run.lease.other_runs()
             row = schema_comment(cursor, template)
         if row is not None:
             kept = parse_marker(row[0])
@@ -125,39 +110,39 @@ class TemplateChoiceMixin(StateAccessMixin):
                     "not be used or touched. Drop it, or set SCHEMAISO['PREFIX'] to "
                     "another name."
                 )
-            changes = fingerprint.differences(kept.get("fingerprint"), self._fingerprint)
-            if self._keepdb and not changes:
+            changes = fingerprint.differences(kept.get("fingerprint"), self.run.fingerprint)
+            if self.run.keepdb and not changes:
                 self._reuse_template(template, kept)
                 return
-            if self._other_runs:
+            if self.run.other_runs:
                 # Still being migrated: compare with what its builder is building.
                 planned = kept.get("fingerprint") or kept.get("building")
-                changes = fingerprint.differences(planned, self._fingerprint) or changes
-                why = (f"it differs from this run's: {'; '.join(changes)}" if self._keepdb
+                changes = fingerprint.differences(planned, self.run.fingerprint) or changes
+                why = (f"it differs from this run's: {'; '.join(changes)}" if self.run.keepdb
                        else "this run has no --keepdb, so it migrates afresh")
                 self._use_run_template(cursor, template, why, state)
                 return
-            self.log(
+            self.run.log(
                 f"schemaiso: alias '{state['alias']}': rebuilding template '{template}': "
                 f"{'; '.join(changes) or 'this run has no --keepdb'}."
             )
             raw = cursor.db.connection
             cleanup.drop_schemas(raw, [template, *spares.stale_spares(raw, state["prefix"], None)])
         create_marked_schema(cursor, template, "template", state["run_id"],
-                              building=self._fingerprint)
-        self._template_stamp = state["run_id"]
-        if self._lease is not None:
+                              building=self.run.fingerprint)
+        self.run.template_stamp = state["run_id"]
+        if self.run.lease is not None:
             # Others may set up while this run migrates; whoever would reuse the
             # template waits for the build lock instead.
-            self._lease.hold_build()
-            if self.run_member:
-                self._lease.hold_run_build()
-            self._lease.release_setup()
+            self.run.lease.hold_build()
+            if self.run.member:
+                self.run.lease.hold_run_build()
+            self.run.lease.release_setup()
 
-    def _sibling_template(self, cursor: Any, state: SchemaState) -> tuple[str, dict[str, Any]] | None:
+    def sibling_template(self, cursor: Any, state: SchemaState) -> tuple[str, dict[str, Any]] | None:
         """The template another process of this run made (xdist workers share one):
         the shared template, or the run's own when another run held the shared one."""
-        for schema in (state["template"], self._names(state).run_template):
+        for schema in (state["template"], names_of(state).run_template):
             payload = marker_of(cursor, schema)
             if payload is not None and payload.get("run") == state["run_id"]:
                 return schema, payload
@@ -171,17 +156,17 @@ class TemplateChoiceMixin(StateAccessMixin):
         never migrate a second time, and fail if that build failed."""
         alias = state["alias"]
         while not kept.get("fingerprint"):
-            if self._lease is None or not self._lease.run_build_in_progress():
+            if self.run.lease is None or not self.run.lease.run_build_in_progress():
                 raise SchemaIsoError(
                     f"schemaiso: alias '{alias}': another process of this run (a pytest-xdist "
                     f"worker) created template '{template}' in test database "
                     f"'{test_database_name}', but its migrate did not finish: see that "
                     "worker's error. This process does not migrate it again."
                 )
-            self._lease.wait_for_run_build(template)
-            self._lease.acquire_setup("choosing a template")
+            self.run.lease.wait_for_run_build(template)
+            self.run.lease.acquire_setup("choosing a template")
             kept = marker_of(cursor, template) or {}
-        changes = fingerprint.differences(kept.get("fingerprint"), self._fingerprint)
+        changes = fingerprint.differences(kept.get("fingerprint"), self.run.fingerprint)
         if changes:
             raise SchemaIsoError(
                 f"schemaiso: alias '{alias}': the processes of this run disagree about what "
@@ -189,27 +174,27 @@ class TemplateChoiceMixin(StateAccessMixin):
                 "worker (e.g. PYTEST_XDIST_WORKER); one template serves them all."
             )
         if template != state["template"]:
-            self._set_state(template=template, schema=template)
+            set_state(self.run.connection, template=template, schema=template)
         self._reuse_template(template, kept)
-        if template != self._names(state).template:
-            self._template_stamp = None  # a run's own template is never kept
+        if template != names_of(state).template:
+            self.run.template_stamp = None  # a run's own template is never kept
 
     def _will_fit(self, kept: dict[str, Any]) -> bool:
         """Whether a template still being migrated is being built for this run's
         fingerprint (its builder names it in ``building`` until ``migrate`` ends)."""
         return not kept.get("fingerprint") and not fingerprint.differences(
-            kept.get("building"), self._fingerprint
+            kept.get("building"), self.run.fingerprint
         )
 
     def _reuse_template(self, template: str, kept: dict[str, Any]) -> None:
         """Use a kept template whose fingerprint matches: ``migrate`` is skipped."""
-        self._template_is_current = True
-        self._template_stamp = str(kept.get("run"))
-        if self._lease is not None:
-            self._lease.release_setup()
-        if self._verbosity >= 1:
-            self.log(
-                f"schemaiso: alias '{self.connection.alias}': template '{template}' is up "
+        self.run.template_is_current = True
+        self.run.template_stamp = str(kept.get("run"))
+        if self.run.lease is not None:
+            self.run.lease.release_setup()
+        if self.run.verbosity >= 1:
+            self.run.log(
+                f"schemaiso: alias '{self.run.connection.alias}': template '{template}' is up "
                 "to date; migrate skipped."
             )
 
@@ -218,39 +203,35 @@ class TemplateChoiceMixin(StateAccessMixin):
     ) -> None:
         """Migrate into a template of this run alone: the shared one is in use by
         another run, so it is neither rebuilt nor dropped. Never kept as spares."""
-        template = self._names(state).run_template
+        template = names_of(state).run_template
         create_marked_schema(cursor, template, "run_template", state["run_id"])
-        self._set_state(template=template, schema=template)
-        self._template_stamp = None
-        if self._lease is not None:
-            if self.run_member:
-                self._lease.hold_run_build()  # this run's other processes wait for it
-            self._lease.release_setup()
-        self.log(
+        set_state(self.run.connection, template=template, schema=template)
+        self.run.template_stamp = None
+        if self.run.lease is not None:
+            if self.run.member:
+                self.run.lease.hold_run_build()  # this run's other processes wait for it
+            self.run.lease.release_setup()
+        self.run.log(
             f"schemaiso: alias '{state['alias']}': template '{shared_template}' is in use by "
             f"another run and {why}; migrating into this run's own template '{template}'."
         )
 
-    def _record_fingerprint(self) -> None:
+    def record_fingerprint(self) -> None:
         """Stamp the template with this run's fingerprint, once ``migrate`` has finished:
         a template whose ``migrate`` was interrupted has none and is rebuilt."""
-        state = self._require_state()
-        role = "template" if state["template"] == self._names(state).template else "run_template"
-        payload = run_marker(role, state["run_id"], fingerprint=self._fingerprint)
-        with self.connection.cursor() as cursor:
+        state = self.run.state()
+        role = "template" if state["template"] == names_of(state).template else "run_template"
+        payload = run_marker(role, state["run_id"], fingerprint=self.run.fingerprint)
+        with self.run.connection.cursor() as cursor:
             cursor.execute(set_marker_sql(state["template"], payload))
 
-    def _move_template_extensions(self) -> None:
+    def move_template_extensions(self) -> None:
         """Move extensions that a migration installed into the template to the shared schema."""
-        state = self._require_state()
-        with self.connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT extname, extrelocatable FROM pg_extension "
-                "WHERE extnamespace = (SELECT oid FROM pg_namespace WHERE nspname = %s) "
-                "ORDER BY extname",
-                [state["template"]],
-            )
-            for name, relocatable in cursor.fetchall():
+        state = self.run.state()
+        with self.run.connection.cursor() as cursor:
+            for name, schema, relocatable in installed_extensions(cursor):
+                if schema != state["template"]:
+                    continue
                 if not relocatable:
                     raise SchemaIsoError(
                         f"schemaiso: extension '{name}' was installed into the template "

@@ -20,12 +20,13 @@ from django.conf import settings
 from django.db import connections
 
 from .. import activation
-from ..backends.creation import SchemaIsolationCreationMixin, isolated_creations
-from ..backends.state import RunReport, get_state
+from ..backends.creation import SchemaIsolationCreationMixin, hand_over, isolated_creations
+from ..backends.state import RunReport, get_state, new_state
 from ..conf import get_config
 from ..errors import SchemaIsoError
-from ..naming import SchemaNames
 from ..run_identity import run_id
+from ..run_options import RunOptions
+from .membership import finish_run, leave_run
 
 
 def prepare_members(
@@ -38,12 +39,9 @@ def prepare_members(
     per worker); schemaiso wants the one database, so that suffix comes off again.
     """
     activation.install()
-    number = int(worker_id[2:]) + 1 if worker_id and worker_id[2:].isdigit() else None
-    for creation in isolated_creations(initialized_only=False):
-        creation.run_member = True
-        creation.own_worker_number = number
-        creation.concurrent_setups = max(1, worker_count)
-        creation.keep_failed_schemas = keep_failed_schemas
+    hand_over(RunOptions.for_pytest(
+        worker_id=worker_id, worker_count=worker_count, keep_failed=keep_failed_schemas,
+    ))
     if not worker_id:
         return
     for alias, database in settings.DATABASES.items():
@@ -67,7 +65,7 @@ def prepare_members(
 
 def setup_happened() -> bool:
     """Whether any isolated alias started a test database setup in this process."""
-    return any(getattr(c, "_old_database_name", None) is not None
+    return any(c.alias_run.old_database_name is not None
                for c in isolated_creations(initialized_only=True))
 
 
@@ -78,7 +76,7 @@ def leave_all() -> list[RunReport]:
     for creation in isolated_creations(initialized_only=True):
         state = creation.state
         if state is not None and not state["mirror"]:
-            creation.leave_run()
+            leave_run(creation)
         if creation.run_report is not None:
             reports.append(creation.run_report)
             creation.run_report = None
@@ -89,8 +87,7 @@ def crash_reports(known: list[RunReport]) -> list[RunReport]:
     """Reports for aliases no worker reported on, when a worker died before it
     could: enough to drop what this run may have left in their test databases."""
     config = get_config()
-    names = SchemaNames(prefix=config.prefix, run_id=run_id())
-    reported = {report["alias"] for report in known}
+    reported = {report["state"]["alias"] for report in known}
     reports: list[RunReport] = []
     activation.install()
     for creation in isolated_creations(initialized_only=False):
@@ -99,10 +96,10 @@ def crash_reports(known: list[RunReport]) -> list[RunReport]:
         if alias in reported or test.get("MIRROR") or get_state(creation.connection.settings_dict):
             continue
         reports.append(RunReport(
-            alias=alias, test_database_name=creation._get_test_db_name(),  # type: ignore[attr-defined]
-            run_id=names.run_id, prefix=config.prefix, shared=config.shared_schema_for(alias),
-            template=names.template, schema=None, template_stamp=None, reuses_spares=False,
-            existing_database=config.in_existing_database(alias), keep_failed=False,
+            state=new_state(alias, run_id(), keep_failed=False),
+            test_database_name=creation._get_test_db_name(),  # type: ignore[attr-defined]
+            template_stamp=None, reuses_spares=False,
+            existing_database=config.in_existing_database(alias),
             migrated=False, worker=None, ready=False,
         ))
     return reports
@@ -116,17 +113,12 @@ def finish(
     activation.install()
     done: set[tuple[str, str]] = set()
     for report in reports:
-        key = (report["alias"], report["test_database_name"])
+        alias = report["state"]["alias"]
+        key = (alias, report["test_database_name"])
         if key in done:
             continue
         done.add(key)
-        creation = connections[report["alias"]].creation
-        assert isinstance(creation, SchemaIsolationCreationMixin)
-        creation.log = say  # type: ignore[method-assign, assignment]
-        try:
-            creation.finish_run(report, keepdb, verbosity)
-        finally:
-            del creation.log
+        finish_run(connections[alias].creation, report, keepdb, verbosity, say)
 
 
 def describe(reports: list[RunReport]) -> list[str]:
@@ -134,7 +126,7 @@ def describe(reports: list[RunReport]) -> list[str]:
     lines = []
     by_database: dict[tuple[str, str], list[RunReport]] = {}
     for report in reports:
-        by_database.setdefault((report["alias"], report["test_database_name"]), []).append(report)
+        by_database.setdefault((report["state"]["alias"], report["test_database_name"]), []).append(report)
     for (alias, database), members in sorted(by_database.items()):
         ready = [r for r in members if r["ready"]]
         failed = len(members) - len(ready)
@@ -145,10 +137,10 @@ def describe(reports: list[RunReport]) -> list[str]:
         migrated = sorted(_member_name(r) for r in ready if r["migrated"])
         how = ("migrated by " + ", ".join(migrated)) if migrated else (
             "migrate skipped (kept template up to date)")
-        schemas = sorted({str(r["schema"]) for r in ready})
+        schemas = sorted({str(r["state"]["schema"]) for r in ready})
         lines.append(
             f"schemaiso: alias '{alias}': test database '{database}', template "
-            f"'{ready[0]['template']}' {how}; {len(schemas)} schema(s) ran tests: "
+            f"'{ready[0]['state']['template']}' {how}; {len(schemas)} schema(s) ran tests: "
             f"{', '.join(schemas)}" + (f"; setup failed in {failed} process(es)." if failed else ".")
         )
     return lines
