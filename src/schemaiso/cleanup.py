@@ -29,6 +29,33 @@ def run_schemas(conn: Any, names: SchemaNames) -> list[str]:
     ]
 
 
+_RELATIONS_BY_DEPTH_SQL = """
+WITH RECURSIVE rels AS (
+    SELECT c.oid, c.relname, c.relkind FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = %s AND c.relkind IN ('r', 'p', 'm', 'f')
+), depth(oid, level) AS (
+    SELECT oid, 0 FROM rels r
+    WHERE NOT EXISTS (SELECT FROM pg_inherits i WHERE i.inhrelid = r.oid)
+    UNION ALL
+    SELECT i.inhrelid, d.level + 1 FROM depth d JOIN pg_inherits i ON i.inhparent = d.oid
+)
+SELECT r.relname, r.relkind,
+       4 + (SELECT count(*) FROM pg_index i WHERE i.indrelid = r.oid)
+         + (SELECT count(*) FROM pg_depend d
+            -- refclassid first: pg_depend's index starts with it; without
+            -- it, every table scans all of pg_depend (6.4 s for Django's
+            -- own suite's 823 tables, against 0.03 s)
+            WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = r.oid
+              AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i'))
+         + (SELECT count(*) FROM pg_constraint k
+            WHERE k.conrelid = r.oid AND k.contype = 'f')
+FROM rels r JOIN (SELECT oid, max(level) AS level FROM depth GROUP BY oid) d
+     ON d.oid = r.oid
+ORDER BY d.level DESC, r.relname
+"""
+
+
 def _relation_batches(conn: Any, schema: str, budget: int) -> list[list[tuple[str, str]]]:
     """The schema's tables and materialized views, grouped so each group fits ``budget``.
 
@@ -39,34 +66,7 @@ def _relation_batches(conn: Any, schema: str, budget: int) -> list[list[tuple[st
     sequences, and the tables its foreign keys touch.
     """
     with conn.cursor() as cursor:
-        cursor.execute(
-            """
-            WITH RECURSIVE rels AS (
-                SELECT c.oid, c.relname, c.relkind FROM pg_class c
-                JOIN pg_namespace n ON n.oid = c.relnamespace
-                WHERE n.nspname = %s AND c.relkind IN ('r', 'p', 'm', 'f')
-            ), depth(oid, level) AS (
-                SELECT oid, 0 FROM rels r
-                WHERE NOT EXISTS (SELECT FROM pg_inherits i WHERE i.inhrelid = r.oid)
-                UNION ALL
-                SELECT i.inhrelid, d.level + 1 FROM depth d JOIN pg_inherits i ON i.inhparent = d.oid
-            )
-            SELECT r.relname, r.relkind,
-                   4 + (SELECT count(*) FROM pg_index i WHERE i.indrelid = r.oid)
-                     + (SELECT count(*) FROM pg_depend d
-                        -- refclassid first: pg_depend's index starts with it; without
-                        -- it, every table scans all of pg_depend (6.4 s for Django's
-                        -- own suite's 823 tables, against 0.03 s)
-                        WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = r.oid
-                          AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i'))
-                     + (SELECT count(*) FROM pg_constraint k
-                        WHERE k.conrelid = r.oid AND k.contype = 'f')
-            FROM rels r JOIN (SELECT oid, max(level) AS level FROM depth GROUP BY oid) d
-                 ON d.oid = r.oid
-            ORDER BY d.level DESC, r.relname
-            """,
-            [schema],
-        )
+        cursor.execute(_RELATIONS_BY_DEPTH_SQL, [schema])
         rows = cursor.fetchall()
     batches: list[list[tuple[str, str]]] = []
     current: list[tuple[str, str]] = []

@@ -49,6 +49,25 @@ class Config:
         return self.shared_schema_setting or "public"
 
 
+def _prefix(value: Any) -> str:
+    prefix = validate_schema_name(value, setting="SCHEMAISO['PREFIX']")
+    if len(prefix) > 30:
+        raise SchemaIsoError(
+            f"schemaiso: SCHEMAISO['PREFIX'] {prefix!r} is longer than 30 characters; "
+            "schema names add a run id and worker number to it. Shorten it."
+        )
+    return prefix
+
+
+def _clone_concurrency(value: Any) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise SchemaIsoError(
+            f"schemaiso: SCHEMAISO['CLONE_CONCURRENCY'] must be a positive integer or None "
+            f"(pick from the cores and the server's lock table), not {value!r}."
+        )
+    return value
+
+
 def get_config() -> Config:
     """Read ``settings.SCHEMAISO`` and fail clearly on anything unexpected."""
     raw: Any = getattr(settings, "SCHEMAISO", None) or {}
@@ -60,26 +79,12 @@ def get_config() -> Config:
             f"schemaiso: unknown key(s) {sorted(unknown)} in settings.SCHEMAISO; "
             f"known keys are {sorted(_KNOWN_KEYS)}."
         )
-    prefix = validate_schema_name(
-        raw.get("PREFIX", DEFAULT_PREFIX), setting="SCHEMAISO['PREFIX']"
-    )
-    if len(prefix) > 30:
-        raise SchemaIsoError(
-            f"schemaiso: SCHEMAISO['PREFIX'] {prefix!r} is longer than 30 characters; "
-            "schema names add a run id and worker number to it. Shorten it."
-        )
+    prefix = _prefix(raw.get("PREFIX", DEFAULT_PREFIX))
     shared = raw.get("SHARED_SCHEMA")
     if shared is not None:
         shared = validate_schema_name(shared, setting="SCHEMAISO['SHARED_SCHEMA']")
     tags = validate_serial_tags(raw.get("SERIAL_TAGS", ["serial"]))
-    concurrency = raw.get("CLONE_CONCURRENCY")
-    if concurrency is not None and (
-        isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
-    ):
-        raise SchemaIsoError(
-            f"schemaiso: SCHEMAISO['CLONE_CONCURRENCY'] must be a positive integer or None "
-            f"(pick from the cores and the server's lock table), not {concurrency!r}."
-        )
+    concurrency = _clone_concurrency(raw.get("CLONE_CONCURRENCY"))
     existing = _existing_database(raw.get("EXISTING_DATABASE", False))
     if existing and shared == "public":
         raise SchemaIsoError(

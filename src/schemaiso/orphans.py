@@ -88,6 +88,18 @@ def run_status(host: Any, pid: Any, created: Any) -> str:
     return LIVE
 
 
+def _sizes(conn: Any, schemas: list[str]) -> dict[str, int]:
+    """Each schema's tables' total size on disk, in bytes."""
+    with conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT n.nspname, coalesce(sum(pg_total_relation_size(c.oid)), 0)::int8 "
+            "FROM pg_namespace n LEFT JOIN pg_class c ON c.relnamespace = n.oid "
+            "AND c.relkind IN ('r', 'm', 'p') WHERE n.nspname = ANY(%s) GROUP BY 1",
+            [schemas],
+        )
+        return {name: int(size) for name, size in cursor.fetchall()}
+
+
 def list_schemas(conn: Any, *, with_sizes: bool = True) -> list[MarkedSchema]:
     """Every schema with our marker in the database ``conn`` is connected to.
 
@@ -96,16 +108,7 @@ def list_schemas(conn: Any, *, with_sizes: bool = True) -> list[MarkedSchema]:
     so ``prune``, which runs at every setup, leaves them out (reported as 0).
     """
     marked = markers.marked_schemas(conn)
-    sizes: dict[str, int] = {}
-    if marked and with_sizes:
-        with conn.cursor() as cursor:
-            cursor.execute(
-                "SELECT n.nspname, coalesce(sum(pg_total_relation_size(c.oid)), 0)::int8 "
-                "FROM pg_namespace n LEFT JOIN pg_class c ON c.relnamespace = n.oid "
-                "AND c.relkind IN ('r', 'm', 'p') WHERE n.nspname = ANY(%s) GROUP BY 1",
-                [list(marked)],
-            )
-            sizes = {name: int(size) for name, size in cursor.fetchall()}
+    sizes = _sizes(conn, list(marked)) if marked and with_sizes else {}
     found = []
     for name, payload in marked.items():
         fingerprint = payload.get("fingerprint")

@@ -62,11 +62,7 @@ class Teardown:
                 self._drop_shared_schemas(state)
             self._show_failed(state, failed)
             if others and not keepdb and self.verbosity >= 1:
-                self.run.log(
-                    f"schemaiso: alias '{state['alias']}': leaving test database "
-                    f"'{self.connection.settings_dict['NAME']}' in place: {others} other "
-                    "run(s) still use it; the last one drops it."
-                )
+                self._say_left_for_others(state, others)
             database = self.connection.settings_dict["NAME"]
             self.connection.close()
             self.connection.settings_dict[STATE_KEY] = None
@@ -86,6 +82,13 @@ class Teardown:
             ) from exc
         finally:
             self.run.close_lease()
+
+    def _say_left_for_others(self, state: SchemaState, others: int) -> None:
+        self.run.log(
+            f"schemaiso: alias '{state['alias']}': leaving test database "
+            f"'{self.connection.settings_dict['NAME']}' in place: {others} other "
+            "run(s) still use it; the last one drops it."
+        )
 
     def _raw_connection(self) -> Any:
         self.connection.ensure_connection()

@@ -83,53 +83,70 @@ class TemplateChoice:
         that builds the shared template holds the build lock until ``migrate`` ends.
         A run's other processes use the template its first process made."""
         state = self.run.state()
-        template = state["template"]
         if self.run.member:
             sibling = self.sibling_template(cursor, state)
             if sibling is not None:
                 self._follow_sibling(cursor, *sibling, test_database_name, state)
                 return
+        row = self._after_a_build_that_fits(cursor, state["template"])
+        if row is not None and self._kept_template_decides(cursor, row, test_database_name, state):
+            return
+        self._build_shared_template(cursor, state)
+
+    def _after_a_build_that_fits(self, cursor: Any, template: str) -> tuple[Any, ...] | None:
+        """The shared template's comment row, once no other run is still migrating
+        it for this run's fingerprint: reusing that beats migrating a copy."""
         row = schema_comment(cursor, template)
+        lease = self.run.lease
         while (
-            self.run.keepdb and self.run.other_runs and self.run.lease is not None
+            self.run.keepdb and self.run.other_runs and lease is not None
             and row is not None and self._will_fit(parse_marker(row[0]) or {})
-            and self.run.lease.build_in_progress()
+            and lease.build_in_progress()
         ):
-            # Another run is migrating the shared template for the same migrations:
-            # reusing it beats migrating a copy of our own.
-            self.run.lease.wait_for_build(template)
-            self.run.lease.acquire_setup("choosing a template")
-            self.run.other_runs = self.run.lease.other_runs()
+            lease.wait_for_build(template)
+            lease.acquire_setup("choosing a template")
+            self.run.other_runs = lease.other_runs()
             row = schema_comment(cursor, template)
-        if row is not None:
-            kept = parse_marker(row[0])
-            if kept is None:
-                raise SchemaIsoError(
-                    f"schemaiso: schema '{template}' in test database '{test_database_name}' "
-                    f"(alias '{state['alias']}') was not created by schemaiso, so it will "
-                    "not be used or touched. Drop it, or set SCHEMAISO['PREFIX'] to "
-                    "another name."
-                )
-            changes = fingerprint.differences(kept.get("fingerprint"), self.run.fingerprint)
-            if self.run.keepdb and not changes:
-                self._reuse_template(template, kept)
-                return
-            if self.run.other_runs:
-                # Still being migrated: compare with what its builder is building.
-                planned = kept.get("fingerprint") or kept.get("building")
-                changes = fingerprint.differences(planned, self.run.fingerprint) or changes
-                why = (f"it differs from this run's: {'; '.join(changes)}" if self.run.keepdb
-                       else "this run has no --keepdb, so it migrates afresh")
-                self._use_run_template(cursor, template, why, state)
-                return
-            self.run.log(
-                f"schemaiso: alias '{state['alias']}': rebuilding template '{template}': "
-                f"{'; '.join(changes) or 'this run has no --keepdb'}."
+        return row
+
+    def _kept_template_decides(
+        self, cursor: Any, row: tuple[Any, ...], test_database_name: str, state: SchemaState
+    ) -> bool:
+        """For an existing shared template: reuse it, or migrate one of this run's
+        own while another run uses it (True: decided); or drop it for a rebuild."""
+        template = state["template"]
+        kept = parse_marker(row[0])
+        if kept is None:
+            raise SchemaIsoError(
+                f"schemaiso: schema '{template}' in test database '{test_database_name}' "
+                f"(alias '{state['alias']}') was not created by schemaiso, so it will "
+                "not be used or touched. Drop it, or set SCHEMAISO['PREFIX'] to "
+                "another name."
             )
-            raw = cursor.db.connection
-            cleanup.drop_schemas(raw, [template, *spares.stale_spares(raw, state["prefix"], None)])
-        create_marked_schema(cursor, template, "template", state["run_id"],
-                              building=self.run.fingerprint)
+        changes = fingerprint.differences(kept.get("fingerprint"), self.run.fingerprint)
+        if self.run.keepdb and not changes:
+            self._reuse_template(template, kept)
+            return True
+        if self.run.other_runs:
+            # Still being migrated: compare with what its builder is building.
+            planned = kept.get("fingerprint") or kept.get("building")
+            changes = fingerprint.differences(planned, self.run.fingerprint) or changes
+            why = (f"it differs from this run's: {'; '.join(changes)}" if self.run.keepdb
+                   else "this run has no --keepdb, so it migrates afresh")
+            self._use_run_template(cursor, template, why, state)
+            return True
+        self.run.log(
+            f"schemaiso: alias '{state['alias']}': rebuilding template '{template}': "
+            f"{'; '.join(changes) or 'this run has no --keepdb'}."
+        )
+        raw = cursor.db.connection
+        cleanup.drop_schemas(raw, [template, *spares.stale_spares(raw, state["prefix"], None)])
+        return False
+
+    def _build_shared_template(self, cursor: Any, state: SchemaState) -> None:
+        """Create the shared template for this run to migrate, marked as building."""
+        create_marked_schema(cursor, state["template"], "template", state["run_id"],
+                             building=self.run.fingerprint)
         self.run.template_stamp = state["run_id"]
         if self.run.lease is not None:
             # Others may set up while this run migrates; whoever would reuse the
