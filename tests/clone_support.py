@@ -15,7 +15,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from schemaiso.clone import ClonePlan, clone_schema, quote_ident, read_template
+from schemaiso.clone import ClonePlan, clone_schema, read_template
+from schemaiso.naming import quote_ident
 
 from .support.describe import describe_schema, diff_descriptions
 

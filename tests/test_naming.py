@@ -11,6 +11,7 @@ from schemaiso.naming import (
     fit_name,
     like_escape,
     quote_ident,
+    quote_literal,
     validate_schema_name,
 )
 
@@ -62,6 +63,36 @@ def test_name_over_63_bytes_is_rejected_when_given_directly() -> None:
 
 def test_quote_ident_doubles_quotes() -> None:
     assert quote_ident('we"ird') == '"we""ird"'
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "plain",
+        "it's",
+        "back\\slash",
+        "ends with a backslash\\",
+        "\\'",
+        # A marker: json.dumps escapes quotes and non-ASCII with backslashes.
+        marker("worker", "ab12cd34", failed="test_caf\u00e9 \"quoted\""),
+    ],
+)
+def test_quote_literal_reads_back_the_same_whatever_standard_conforming_strings_says(
+    value: str,
+) -> None:
+    """Markers and the clone engine's labels, comments and options may hold backslashes."""
+    from .conftest import admin_connect
+
+    with admin_connect() as conn:
+        for setting in ("on", "off"):
+            conn.execute(f"SET standard_conforming_strings = {setting}")
+            assert conn.execute(f"SELECT {quote_literal(value)}") == [(value,)], setting
+
+
+def test_quote_literal_refuses_nul() -> None:
+    """libpq would cut the statement at the NUL; the clone engine's placeholders use it."""
+    with pytest.raises(ValueError, match="NUL"):
+        quote_literal("a\0b")
 
 
 def test_marker_round_trips_and_foreign_comments_are_not_ours() -> None:

@@ -69,8 +69,20 @@ def quote_ident(name: str) -> str:
 
 
 def quote_literal(value: str) -> str:
-    """Quote a string literal for SQL text (standard_conforming_strings is on)."""
-    return "'" + value.replace("'", "''") + "'"
+    """Quote a string constant that reads the same whatever standard_conforming_strings says.
+
+    A value with a backslash (a marker's JSON escapes, an enum label, a comment)
+    becomes an ``E''`` string with the backslashes doubled: a plain literal
+    would lose them, or end early, on a server with the setting off.  NUL is
+    refused: PostgreSQL text never holds it, libpq would cut the statement
+    there, and the clone engine's placeholders are made of it.
+    """
+    if "\0" in value:
+        raise ValueError(f"schemaiso: a SQL string literal cannot contain NUL: {value[:60]!r}")
+    text = value.replace("'", "''")
+    if "\\" in text:
+        return "E'" + text.replace("\\", "\\\\") + "'"
+    return "'" + text + "'"
 
 
 @dataclass(frozen=True)

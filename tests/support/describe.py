@@ -22,7 +22,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import closing
 from typing import Any
 
-from schemaiso.clone import Connection, Cursor, quote_ident, quote_literal, split_search_path
+from schemaiso.clone import Connection, Cursor, split_search_path
+from schemaiso.naming import quote_ident, quote_literal
 
 from . import describe_queries as q
 

@@ -30,7 +30,7 @@ from .dbapi import Connection, Cursor
 from .plan import read_template
 from .reset import ResetPlan, reset_schema, structure_signature
 from .run import ClonePlan, clone_schema, server_lock_budget
-from .text import quote_ident, quote_literal, split_search_path
+from .text import split_search_path
 
 __all__ = [
     "ClonePlan",
@@ -38,8 +38,6 @@ __all__ = [
     "Cursor",
     "ResetPlan",
     "clone_schema",
-    "quote_ident",
-    "quote_literal",
     "read_template",
     "reset_schema",
     "server_lock_budget",

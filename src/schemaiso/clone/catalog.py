@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from schemaiso.errors import CloneError
+from schemaiso.naming import quote_ident
 
 from . import catalog_sql as q
 from .dbapi import Cursor, rollback
-from .text import quote_ident
 
 # Sequence values and whether tables hold rows are read by querying each relation;
 # this many per statement keeps one statement's lock count modest.

@@ -7,9 +7,11 @@ on the template (dropping it would cascade into them).
 
 from __future__ import annotations
 
+from schemaiso.naming import quote_literal
+
 from .catalog import Type
 from .context import PlanContext
-from .text import TARGET, quote_literal
+from .text import TARGET
 from .units import TABLES, TYPES, Unit
 
 

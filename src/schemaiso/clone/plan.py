@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from contextlib import closing
 
+from schemaiso.naming import quote_literal
+
 from .catalog import read_catalog
 from .constraints import add_constraints_and_indexes
 from .context import PlanContext
@@ -19,7 +21,7 @@ from .routines import add_functions
 from .run import ClonePlan
 from .security import add_policies, add_row_security
 from .tables import add_relations, add_sequences, add_view_locks
-from .text import TARGET, quote_literal
+from .text import TARGET
 from .triggers import add_rules, add_triggers
 from .units import Unit, ordered
 

@@ -26,8 +26,10 @@ from __future__ import annotations
 from contextlib import closing, suppress
 from dataclasses import dataclass
 
+from schemaiso.naming import quote_ident, quote_literal
+
 from .dbapi import Connection, Cursor, rollback
-from .text import for_target, quote_ident, quote_literal
+from .text import for_target
 
 # Locks taken per emptied table: the table, its TOAST table and index, its indexes.
 _LOCKS_PER_TABLE = 8

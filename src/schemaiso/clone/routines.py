@@ -8,10 +8,11 @@ worker's search_path); a body naming the template is reported, not rewritten.
 from __future__ import annotations
 
 from schemaiso.errors import CloneError
+from schemaiso.naming import quote_literal
 
 from .catalog import Function
 from .context import PlanContext
-from .text import TARGET, quote_literal, split_search_path, strip_prefix
+from .text import TARGET, split_search_path, strip_prefix
 from .units import FUNCTIONS, Unit
 
 

@@ -11,10 +11,11 @@ from contextlib import closing
 from dataclasses import dataclass, field
 
 from schemaiso.errors import CloneError
+from schemaiso.naming import quote_ident
 
 from .dbapi import Connection, Cursor, rollback
 from .reset import ResetPlan
-from .text import for_target, quote_ident
+from .text import for_target
 
 # Locks every clone transaction holds before doing anything (virtual and real
 # transaction id, the target namespace, ...), kept out of the budget.

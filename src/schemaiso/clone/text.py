@@ -1,6 +1,6 @@
-"""SQL text helpers: quoting, the target placeholder, and parsing what PostgreSQL prints.
+"""SQL text helpers: the target placeholder, and parsing what PostgreSQL prints.
 
-Every name that reaches SQL goes through ``quote_ident`` or was quoted by
+Every name that reaches SQL goes through ``naming.quote_ident`` or was quoted by
 PostgreSQL itself (``quote_ident()`` in the catalog queries); nothing here
 searches definitions for the schema name to replace it.
 """
@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable
 
 from schemaiso.errors import CloneError
+from schemaiso.naming import quote_ident, quote_literal
 
 # Placeholders for the target schema in prepared text.  PostgreSQL text can
 # never contain NUL, so no catalog definition can collide with them.
@@ -22,19 +23,6 @@ def for_target(sql: str, target: str) -> str:
     """Prepared text with the placeholders filled in for the schema ``target``."""
     ident = quote_ident(target)
     return sql.replace(TARGET, ident).replace(TARGET_IN_LITERAL, ident.replace("'", "''"))
-
-
-def quote_ident(name: str) -> str:
-    """Always double-quote an identifier, so no name can break out of SQL."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def quote_literal(value: str) -> str:
-    """Quote a string constant that reads the same whatever standard_conforming_strings says."""
-    text = value.replace("'", "''")
-    if "\\" in text:
-        return "E'" + text.replace("\\", "\\\\") + "'"
-    return "'" + text + "'"
 
 
 def split_search_path(value: str) -> list[str]:
