@@ -206,7 +206,7 @@ class Catalog:
     dependencies: list[Dependency]
 
 
-def read_catalog(cur: Cursor, template: str) -> Catalog:
+def read_catalog(cur: Cursor, template: str, shared: str) -> Catalog:
     """Read everything in one REPEATABLE READ transaction with only the template on the path.
 
     With the template alone (before pg_catalog) on the path, the template's
@@ -215,7 +215,7 @@ def read_catalog(cur: Cursor, template: str) -> Catalog:
     # No JIT: after a build the catalogs' stale statistics make it kick in, for nothing.
     cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL jit = off")
     try:
-        catalog = _read(cur, template)
+        catalog = _read(cur, template, shared)
         cur.execute("COMMIT")
     except BaseException:
         rollback(cur)
@@ -223,15 +223,18 @@ def read_catalog(cur: Cursor, template: str) -> Catalog:
     return catalog
 
 
-def _read(cur: Cursor, template: str) -> Catalog:
-    """Every query of ``catalog_sql``, inside the caller's snapshot."""
+def _read(cur: Cursor, template: str, shared: str) -> Catalog:
+    """Every query of ``catalog_sql``, inside the caller's snapshot (``shared`` is for messages)."""
     cur.execute(
         "SELECT oid::int8, quote_ident(nspname) FROM pg_namespace WHERE nspname = %s",
         (template,),
     )
     found = cur.fetchall()
     if not found:
-        raise CloneError(f'template schema "{template}" does not exist')
+        raise CloneError(
+            f'schemaiso: template schema "{template}" does not exist, so it cannot be cloned:'
+            " something dropped it during the run. Run the tests again."
+        )
     nsp, quoted = int(found[0][0]), str(found[0][1])
     cur.execute(f"SET LOCAL search_path TO {quote_ident(template)}, pg_catalog")
 
@@ -239,7 +242,7 @@ def _read(cur: Cursor, template: str) -> Catalog:
         cur.execute(sql.replace(q.NSP, str(nsp)))
         return cur.fetchall()
 
-    _reject_unsupported(template, rows(q.UNSUPPORTED_SQL))
+    _reject_unsupported(template, shared, rows(q.UNSUPPORTED_SQL))
     sequences = [SequenceRow(*row) for row in rows(q.SEQUENCES_SQL)]
     relations = [Relation(*row) for row in rows(q.RELATIONS_SQL)]
     return Catalog(
@@ -307,13 +310,15 @@ def _read_nonempty(cur: Cursor, quoted: str, relations: list[Relation]) -> froze
     return frozenset(int(oid) for (oid,) in rows)
 
 
-def _reject_unsupported(template: str, found: Sequence[Sequence[Any]]) -> None:
+def _reject_unsupported(template: str, shared: str, found: Sequence[Sequence[Any]]) -> None:
     """Refuse templates holding objects the engine would copy wrongly or not at all."""
     if not found:
         return
     kind, name = found[0]
     others = "".join(f"; also {k} {template}.{n}" for k, n in found[1:6])
     raise CloneError(
-        f"schemaiso cannot clone {kind} {template}.{name} yet: the clone engine does not copy this kind"
-        f" of object faithfully, so workers would differ from the template{others}"
+        f'schemaiso: template schema "{template}" holds {kind} {template}.{name}, which schemaiso'
+        f" cannot clone faithfully yet, so workers would differ from the template{others}. Drop"
+        " such objects from the template, or create those that hold no data in the shared schema"
+        f' "{shared}" instead; docs/troubleshooting.md says what to do for each kind.'
     )

@@ -33,7 +33,7 @@ def read_template(conn: Connection, template: str, shared: str = "public") -> Cl
     workers never silently differ from the template.
     """
     with closing(conn.cursor()) as cur:
-        catalog = read_catalog(cur, template)
+        catalog = read_catalog(cur, template, shared)
     ctx = PlanContext(template, catalog)
     add_collations(ctx)
     add_types(ctx)
@@ -50,7 +50,7 @@ def read_template(conn: Connection, template: str, shared: str = "public") -> Cl
     add_view_locks(ctx)
     _add_reference_locks(ctx)
     add_domain_locks(ctx)
-    units = ordered(ctx.units)
+    units = ordered(ctx.units, template)
     steps = tuple((unit.script(), unit.lock_keys()) for unit in units)
     return ClonePlan(
         template=template,

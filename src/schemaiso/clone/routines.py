@@ -7,12 +7,11 @@ worker's search_path); a body naming the template is reported, not rewritten.
 
 from __future__ import annotations
 
-from schemaiso.errors import CloneError
 from schemaiso.naming import quote_literal
 
 from .catalog import Function
 from .context import PlanContext
-from .text import TARGET, split_search_path, strip_prefix
+from .text import TARGET, split_search_path, strip_prefix, unexpected
 from .units import FUNCTIONS, Unit
 
 
@@ -21,7 +20,8 @@ def add_functions(ctx: PlanContext) -> None:
         kind = "procedure" if fn.kind == "p" else "function"
         what = f"{kind} {ctx.template}.{fn.name}({fn.arg_types})"
         if fn.definition is None:
-            raise CloneError(f"schemaiso cannot clone aggregate {what} yet")
+            # catalog refuses aggregates before planning, so this is a shape it did not expect.
+            raise unexpected(f"cannot clone aggregate {what}")
         rest = strip_prefix(fn.definition, fn.prefix, what)
         keyword = "PROCEDURE" if fn.kind == "p" else "FUNCTION"
         statements = [f"CREATE {keyword} {TARGET}.{fn.name}({rest.rstrip()}"]

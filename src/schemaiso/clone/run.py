@@ -104,6 +104,13 @@ def server_lock_budget(conn: Connection, concurrency: int = 1) -> int:
     return max(1, slots // 4 // max(1, concurrency))
 
 
+_ADVICE = (
+    "The transaction was rolled back. If the server ran out of shared memory, other sessions hold"
+    " many locks: lower their load or raise max_locks_per_transaction. Otherwise report this"
+    " message with the definition of the object named."
+)
+
+
 def _run_transaction(cur: Cursor, script: str, template: str, target: str) -> None:
     """Run one script in its own transaction, in one round trip; on failure roll back and say where.
 
@@ -115,8 +122,8 @@ def _run_transaction(cur: Cursor, script: str, template: str, target: str) -> No
     except Exception as exc:
         rollback(cur)
         raise CloneError(
-            f'cloning template schema "{template}" into schema "{target}" failed in the transaction'
-            f" starting with: {_first_statement(script)}\n{exc}"
+            f'schemaiso: cloning template schema "{template}" into schema "{target}" failed in the'
+            f" transaction starting with: {_first_statement(script)}\n{exc}\n{_ADVICE}"
         ) from exc
     except BaseException:
         rollback(cur)

@@ -19,7 +19,7 @@ from schemaiso.errors import CloneError
 
 from .catalog import Column, Relation, SequenceRow
 from .context import PlanContext
-from .text import TARGET, TARGET_IN_LITERAL, sql_options
+from .text import TARGET, TARGET_IN_LITERAL, sql_options, unexpected
 from .units import DATA, TABLES, TYPES, VIEWS, Unit
 
 _STORAGE = {"p": "PLAIN", "e": "EXTERNAL", "m": "MAIN", "x": "EXTENDED"}
@@ -30,16 +30,17 @@ def add_sequences(ctx: PlanContext) -> None:
     for seq in ctx.catalog.sequences:
         if seq.owner_dep == "i":
             if seq.owner_rel is None or seq.owner_rel not in ctx.relations:
-                raise CloneError(
-                    f"schemaiso cannot clone identity sequence {ctx.template}.{seq.name}:"
-                    " no owning table"
+                raise unexpected(
+                    f"cannot clone identity sequence {ctx.template}.{seq.name}: no owning table"
                 )
             ctx.owner[("pg_class", seq.oid)] = ("rel", seq.owner_rel)
             continue
         if seq.owner_dep == "a" and seq.owner_rel not in ctx.relations:
             raise CloneError(
-                f"schemaiso cannot clone sequence {ctx.template}.{seq.name}: it is owned by a column"
-                " of a table outside the template schema"
+                f"schemaiso: cannot clone sequence {ctx.template}.{seq.name}: it is owned by a column"
+                f' of a table outside the template schema "{ctx.template}". Keep the sequence and'
+                " the table that owns it in one schema; this usually comes from a migration's"
+                " ALTER SEQUENCE ... OWNED BY naming a table in another schema."
             )
         unlogged = "UNLOGGED " if seq.persistence == "u" else ""
         sql = f"CREATE {unlogged}SEQUENCE {TARGET}.{seq.name} AS {seq.type} {_sequence_options(seq)}"
@@ -195,9 +196,11 @@ def _check_inherit_later(
     if all(col.is_local and col.inh_count == counts.get(col.name, 0) for col in columns):
         return
     raise CloneError(
-        f"schemaiso cannot clone inherited table {ctx.template}.{rel.name}: its columns are in an"
+        f"schemaiso: cannot clone inherited table {ctx.template}.{rel.name}: its columns are in an"
         " order that neither CREATE TABLE ... INHERITS nor ALTER TABLE ... INHERIT reproduces"
-        " (typically a column added to a parent after the child was created)"
+        " (typically a column added to a parent after the child was created). Recreate the child"
+        " table in a migration after its parents' last column change, so that its columns follow"
+        " theirs."
     )
 
 
@@ -243,9 +246,8 @@ def _column(ctx: PlanContext, rel: Relation, col: Column, identity: SequenceRow 
         options = _sequence_options(identity)
         sql += f" GENERATED {kind} AS IDENTITY (SEQUENCE NAME {TARGET}.{identity.name} {options})"
     elif col.identity:
-        raise CloneError(
-            f"schemaiso cannot find the identity sequence of column {col.name}"
-            f" of {ctx.template}.{rel.name}"
+        raise unexpected(
+            f"cannot find the identity sequence of column {col.name} of {ctx.template}.{rel.name}"
         )
     if col.generated == "s":
         sql += f" GENERATED ALWAYS AS ({col.default}) STORED"

@@ -69,11 +69,19 @@ def sql_options(options: Iterable[str], prefix: str = "") -> list[str]:
     return items
 
 
+def unexpected(problem: str) -> CloneError:
+    """The error for a catalog shape the engine does not expect: the user cannot fix it, only report it."""
+    return CloneError(
+        f"schemaiso: {problem}. The clone engine does not expect this: report this message with"
+        " your PostgreSQL version and the definition of the object named."
+    )
+
+
 def strip_prefix(text: str, prefix: str, what: str) -> str:
     """The rest of ``text`` after an exactly expected prefix; anything else is an unknown format."""
     if not text.startswith(prefix):
-        raise CloneError(
-            f"schemaiso cannot parse the definition of {what}: expected it to start with {prefix!r}"
+        raise unexpected(
+            f"cannot parse the definition of {what}: expected it to start with {prefix!r}"
         )
     return text[len(prefix) :]
 

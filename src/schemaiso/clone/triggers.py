@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from schemaiso.errors import CloneError
-
 from .catalog import Trigger
 from .context import PlanContext
-from .text import TARGET, find_unquoted, strip_prefix
+from .text import TARGET, find_unquoted, strip_prefix, unexpected
 from .units import TRIGGERS, Unit
 
 _TRIGGER_STATES = {
@@ -39,9 +37,7 @@ def add_triggers(ctx: PlanContext) -> None:
         rest = strip_prefix(trg.definition, trg.prefix, what)
         on = find_unquoted(rest, trg.on_clause)
         if on < 0:
-            raise CloneError(
-                f"schemaiso cannot find {trg.on_clause.strip()!r} in the definition of {what}"
-            )
+            raise unexpected(f"cannot find {trg.on_clause.strip()!r} in the definition of {what}")
         events, after = rest[:on], rest[on + len(trg.on_clause) :]
         ctx.warn_if_names_template(what, after)
         statements = [f"{trg.prefix}{events} ON {TARGET}.{rel.name} {after}"]

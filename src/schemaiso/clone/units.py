@@ -13,7 +13,7 @@ import heapq
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from schemaiso.errors import CloneError
+from .text import unexpected
 
 # Phases order units that do not depend on each other; dependencies always win.
 TYPES, FUNCTIONS, TABLES, DATA, INDEXES, FOREIGN_KEYS, VIEWS, TRIGGERS = range(8)
@@ -41,7 +41,7 @@ class Unit:
         return frozenset(self.locks or {repr(self.key)})
 
 
-def ordered(units: dict[Key, Unit]) -> list[Unit]:
+def ordered(units: dict[Key, Unit], template: str) -> list[Unit]:
     """Units in dependency order, preferring earlier phases (Kahn's algorithm with a heap).
 
     The phase preference also guarantees that a table's data is copied as soon
@@ -71,7 +71,8 @@ def ordered(units: dict[Key, Unit]) -> list[Unit]:
                 heapq.heappush(ready, (unit.phase, unit.group, unit.label, dependent))
     if len(order) < len(units):
         stuck = sorted(units[key].label for key, deps in waiting.items() if deps)
-        raise CloneError(
-            f"schemaiso cannot order these objects, they depend on each other: {', '.join(stuck[:10])}"
+        raise unexpected(
+            f'cannot order these objects of template schema "{template}", they depend on each'
+            f" other: {', '.join(stuck[:10])}"
         )
     return order
