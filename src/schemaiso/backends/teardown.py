@@ -72,16 +72,19 @@ class Teardown:
             ):
                 stock_destroy(old_database_name, verbosity, keep_database)
         except (DjangoDatabaseError, self.connection.Database.DatabaseError) as exc:
-            raise SchemaIsoError(
-                f"schemaiso: PostgreSQL at {self.preflight.server_display()} failed while tearing "
-                f"down alias '{state['alias']}' (test database "
-                f"'{self.connection.settings_dict['NAME']}'): {first_line(exc)}\n"
-                "This run's schemas may be left there. Once the server answers again, "
-                "the next run on this host drops them (their process is gone), or run "
-                "`python manage.py schemaiso prune`."
-            ) from exc
+            raise self._server_failed(exc, state["alias"]) from exc
         finally:
             self.run.close_lease()
+
+    def _server_failed(self, exc: BaseException, alias: str) -> SchemaIsoError:
+        """The error for a server that failed (or went away) during teardown."""
+        return SchemaIsoError(
+            f"schemaiso: PostgreSQL at {self.preflight.server_display()} failed while tearing "
+            f"down alias '{alias}' (test database '{self.connection.settings_dict['NAME']}'): "
+            f"{first_line(exc)}\nThis run's schemas may be left there. Once the server "
+            "answers again, the next run on this host drops them (their process is gone), "
+            "or run `python manage.py schemaiso prune`."
+        )
 
     def _say_left_for_others(self, state: SchemaState, others: int) -> None:
         self.run.log(
