@@ -15,7 +15,8 @@ class SchemaIsoError(CommandError):
 
 
 class CloneError(SchemaIsoError):
-    """The template schema holds something the clone engine cannot copy faithfully."""
+    """Copying the template schema failed: it holds something the clone engine cannot copy
+    faithfully, or PostgreSQL rejected one of the clone's statements."""
 
 
 def first_line(exc: BaseException) -> str:
