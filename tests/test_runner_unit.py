@@ -1,4 +1,5 @@
-"""The runner's pieces, in process and without a database: the dead-worker watch.
+"""The runner's pieces, in process and without a database: the dead-worker watch,
+turning activation on and off.
 
 The end-to-end proofs (a worker killed with SIGKILL, serial tests last and alone)
 are in test_faults.py and test_serial_tags.py; these pin the pieces they rest on,
@@ -7,17 +8,29 @@ in milliseconds.
 
 from __future__ import annotations
 
+import copy
 import multiprocessing
 import os
 import signal
+import threading
 import time
 import unittest
+from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 from typing import Any
 from unittest import mock
 
+import pytest
+from django.conf import settings
+from django.db.utils import ConnectionHandler
+from django.test.runner import DiscoverRunner
+
 # The module, not its names: WorkerProcess is a TestCase that pytest would collect here.
-from schemaiso import worker_watch
+from schemaiso import activation, worker_watch
+from schemaiso.backends.wrapper import SchemaIsolationWrapperMixin
 from schemaiso.parallel import SchemaIsolatedParallelTestSuite
+from schemaiso.pytest_plugin import SchemaIsoSession
+from schemaiso.runner import Runner
 
 
 def _sleep() -> None:
@@ -86,3 +99,82 @@ def test_the_parallel_suite_hands_djangos_loop_the_watched_result_and_returns_th
         assert suite.run(result) is result
     [given] = seen
     assert isinstance(given, worker_watch.WatchedResult) and given._result is result
+
+
+# -- activation on and off ------------------------------------------------------------
+
+
+@pytest.fixture
+def handler() -> Iterator[ConnectionHandler]:
+    """A connection handler of activation's own: the suite's connections stay as they are."""
+    own = ConnectionHandler({"default": copy.deepcopy(settings.DATABASES["default"])})
+    with mock.patch.object(activation, "connections", own):
+        yield own
+        activation.uninstall()
+
+
+def _in_new_thread(make: Callable[[], Any]) -> Any:
+    made: list[Any] = []
+    thread = threading.Thread(target=lambda: made.append(make()))
+    thread.start()
+    thread.join()
+    return made[0]
+
+
+def _parts(connection: Any) -> tuple[type, Any, type]:
+    return type(connection), connection.creation, type(connection.ops)
+
+
+def test_uninstall_undoes_install_and_install_works_again(handler: ConnectionHandler) -> None:
+    connection = handler["default"]
+    stock = _parts(connection)
+    for _ in range(2):
+        activation.install()
+        assert activation.installed()
+        assert isinstance(connection, SchemaIsolationWrapperMixin)
+        assert isinstance(_in_new_thread(lambda: handler["default"]), SchemaIsolationWrapperMixin)
+        with mock.patch.object(activation, "close_with_pool") as close:
+            activation.uninstall()
+        close.assert_called_once_with(connection)  # its session has the search_path
+        assert not activation.installed()
+        assert "create_connection" not in vars(handler)  # the class's method again
+        assert _parts(connection) == stock
+        assert type(_in_new_thread(lambda: handler["default"])) is stock[0]
+        activation.uninstall()  # again: nothing more to undo
+        assert _parts(connection) == stock
+
+
+def test_uninstall_restores_connections_made_while_installed_and_the_handlers_own_method(
+    handler: ConnectionHandler,
+) -> None:
+    def projects_own(alias: str) -> Any:
+        return ConnectionHandler.create_connection(handler, alias)
+
+    handler.create_connection = projects_own  # type: ignore[method-assign]
+    activation.install()
+    made = handler["default"]  # first used after install: made isolated
+    assert isinstance(made, SchemaIsolationWrapperMixin)
+    activation.uninstall()
+    assert vars(handler)["create_connection"] is projects_own
+    assert not isinstance(made, SchemaIsolationWrapperMixin)
+    assert not isinstance(made.creation, activation.SchemaIsolationCreationMixin)
+
+
+def test_a_run_turns_isolation_off_at_its_end_unless_it_found_it_on(handler: ConnectionHandler) -> None:
+    with mock.patch.object(DiscoverRunner, "teardown_databases"):
+        runner = Runner(verbosity=0)
+        activation.install()
+        nested = Runner(verbosity=0)  # a test that runs tests, inside the run
+        nested.teardown_databases(None)
+        assert activation.installed()
+        runner.teardown_databases(None)
+        assert not activation.installed()
+
+    config: Any = SimpleNamespace(option=SimpleNamespace(dist="no"))
+    session = SchemaIsoSession(config, frozenset({"serial"}))
+    activation.install()
+    inner = SchemaIsoSession(config, frozenset({"serial"}))  # pytester, in process
+    inner.pytest_unconfigure(config)
+    assert activation.installed()
+    session.pytest_unconfigure(config)
+    assert not activation.installed()

@@ -4,11 +4,13 @@ The runner calls :func:`install` so that no ENGINE change is needed: every
 PostgreSQL-family connection (stock, PostGIS, a project's own subclass) gets the
 wrapper and creation mixins, in the main process and in every worker. New
 connections are covered too (other threads, spawned workers) because the
-connection handler's ``create_connection`` is wrapped.
+connection handler's ``create_connection`` is wrapped. :func:`uninstall` puts
+everything back where a run ends.
 """
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from django.db import connections
@@ -18,6 +20,14 @@ from .backends.extensions import IssuedQueryOperationsMixin
 from .backends.state import close_with_pool
 from .backends.subclass import mix_into, same_named_subclass
 from .backends.wrapper import SchemaIsolationWrapperMixin
+
+#: What ``isolate`` replaced on each connection it changed: its class, its creation
+#: and its ops's class, for ``uninstall`` to put back.
+_replaced: weakref.WeakKeyDictionary[Any, tuple[type, Any, type]] = weakref.WeakKeyDictionary()
+#: Marks the handler's instance dict with what ``install`` found there.
+_INSTALLED = "_schemaiso_installed"
+#: ``create_connection`` was the class's method, not an instance attribute.
+_NOT_SET = object()
 
 
 def isolated_class(wrapper_class: type) -> type:
@@ -41,6 +51,7 @@ def isolate(connection: Any) -> bool:
         return False
     if isinstance(connection, SchemaIsolationWrapperMixin):
         return True
+    _replaced[connection] = (type(connection), connection.creation, type(connection.ops))
     connection.__class__ = isolated_class(type(connection))
     connection.creation = connection.creation_class(connection)
     mix_into(connection.ops, IssuedQueryOperationsMixin)
@@ -50,7 +61,7 @@ def isolate(connection: Any) -> bool:
 def install() -> None:
     """Isolate every PostgreSQL alias now and every connection created from now on."""
     handler: Any = connections
-    if not getattr(handler, "_schemaiso_installed", False):
+    if _INSTALLED not in vars(handler):
         create_connection = handler.create_connection
 
         def create_isolated_connection(alias: str) -> Any:
@@ -58,10 +69,38 @@ def install() -> None:
             isolate(connection)
             return connection
 
+        found = vars(handler).get("create_connection", _NOT_SET)
         handler.create_connection = create_isolated_connection
-        handler._schemaiso_installed = True
+        setattr(handler, _INSTALLED, found)
     for alias in handler:
         isolate(handler[alias])
+
+
+def installed() -> bool:
+    """Whether :func:`install` is in effect (a run that finds it on leaves it on)."""
+    return _INSTALLED in vars(connections)
+
+
+def uninstall() -> None:
+    """Undo :func:`install`: new connections are stock again, and so are this thread's.
+
+    Each connection isolation changed is closed, with its pool, before it gets its
+    class, creation and ops back: its session and its pool's ``configure`` callback
+    set the ``search_path``. Connections of other threads belong to those threads,
+    as they do for Django's ``close_all``. Calling it again does nothing.
+    """
+    handler: Any = connections
+    found = vars(handler).pop(_INSTALLED, None)
+    if found is _NOT_SET:
+        del handler.create_connection
+    elif found is not None:
+        handler.create_connection = found
+    for connection in handler.all(initialized_only=True):
+        replaced = _replaced.pop(connection, None)
+        if replaced is None:
+            continue
+        close_with_pool(connection)
+        connection.__class__, connection.creation, connection.ops.__class__ = replaced
 
 
 def close_connections() -> None:

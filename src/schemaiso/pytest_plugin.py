@@ -89,7 +89,7 @@ class SchemaIsoSession:
     """The plugin's hooks for one pytest process, once the plugin is turned on."""
 
     def __init__(self, config: pytest.Config, serial_tags: frozenset[str]) -> None:
-        from . import run_identity
+        from . import activation, run_identity
 
         self.config = config
         self.serial_tags = serial_tags
@@ -111,6 +111,8 @@ class SchemaIsoSession:
         #: What ending the run said, for the terminal summary.
         self.said: list[str] = []
         self.serial_count = 0
+        #: A pytest run inside one that isolates already (pytester) leaves it on.
+        self.leaves_isolation_on = activation.installed()
 
     # -- the database blocker ------------------------------------------------
 
@@ -248,6 +250,13 @@ class SchemaIsoSession:
             if self.gate is not None:
                 self.gate.close()
                 self.gate = None
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        """The run is over: what runs next in this process gets stock connections."""
+        from . import activation
+
+        if not self.leaves_isolation_on:
+            activation.uninstall()
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         from .pytest_support.run import describe

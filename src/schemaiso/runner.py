@@ -95,6 +95,9 @@ class SchemaIsolationMixin:
         self.serial_tags = serial_tags_for_run(serial_tags)
         self.serial_tests: list[unittest.TestCase] = []
         self.keep_failed_schemas = keep_failed_schemas
+        # A runner inside a run that isolates already (one test running another)
+        # must not undo that run's isolation at its own teardown.
+        self._leaves_isolation_on = activation.installed()
 
     @classmethod
     def add_arguments(cls, parser: Any) -> None:
@@ -218,6 +221,8 @@ class SchemaIsolationMixin:
         cancel_clones()
         activation.close_connections()
         super().teardown_databases(old_config, **kwargs)  # type: ignore[misc]
+        if not self._leaves_isolation_on:
+            activation.uninstall()  # what runs next in this process gets stock connections
 
     def _isolated_connections(self) -> list[Any]:
         return [c.connection for c in isolated_creations(initialized_only=False, set_up_only=True)]
