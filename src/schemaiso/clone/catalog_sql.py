@@ -21,6 +21,24 @@ def _not_member(catalog: str, alias: str) -> str:
     )
 
 
+# Kinds refused whole, each found the same way: (its name in messages, catalog, column prefix).
+_REFUSED_KINDS = (
+    ("operator", "pg_operator", "opr"),
+    ("operator class", "pg_opclass", "opc"),
+    ("operator family", "pg_opfamily", "opf"),
+    ("text search configuration", "pg_ts_config", "cfg"),
+    ("text search dictionary", "pg_ts_dict", "dict"),
+    ("text search parser", "pg_ts_parser", "prs"),
+    ("text search template", "pg_ts_template", "tmpl"),
+    ("conversion", "pg_conversion", "con"),
+    ("statistics object", "pg_statistic_ext", "stx"),
+)
+_REFUSED_KINDS_SQL = "".join(
+    f"UNION ALL SELECT '{kind}', {prefix}name::text FROM {catalog} c\n"
+    f" WHERE {prefix}namespace = {NSP} AND {_not_member(catalog, 'c')}\n"
+    for kind, catalog, prefix in _REFUSED_KINDS
+)
+
 UNSUPPORTED_SQL = f"""
 SELECT 'foreign table', relname::text FROM pg_class c
  WHERE relnamespace = {NSP} AND relkind = 'f'
@@ -45,25 +63,7 @@ UNION ALL SELECT CASE typtype WHEN 'r' THEN 'range type' WHEN 'm' THEN 'multiran
   WHEN 'p' THEN 'pseudo-type' ELSE 'base type' END, typname::text FROM pg_type c
  WHERE typnamespace = {NSP} AND typtype IN ('b', 'r', 'm', 'p') AND {_not_member("pg_type", "c")}
   AND NOT EXISTS (SELECT FROM pg_type e WHERE e.oid = c.typelem AND e.typarray = c.oid)
-UNION ALL SELECT 'operator', oprname::text FROM pg_operator c
- WHERE oprnamespace = {NSP} AND {_not_member("pg_operator", "c")}
-UNION ALL SELECT 'operator class', opcname::text FROM pg_opclass c
- WHERE opcnamespace = {NSP} AND {_not_member("pg_opclass", "c")}
-UNION ALL SELECT 'operator family', opfname::text FROM pg_opfamily c
- WHERE opfnamespace = {NSP} AND {_not_member("pg_opfamily", "c")}
-UNION ALL SELECT 'text search configuration', cfgname::text FROM pg_ts_config c
- WHERE cfgnamespace = {NSP} AND {_not_member("pg_ts_config", "c")}
-UNION ALL SELECT 'text search dictionary', dictname::text FROM pg_ts_dict c
- WHERE dictnamespace = {NSP} AND {_not_member("pg_ts_dict", "c")}
-UNION ALL SELECT 'text search parser', prsname::text FROM pg_ts_parser c
- WHERE prsnamespace = {NSP} AND {_not_member("pg_ts_parser", "c")}
-UNION ALL SELECT 'text search template', tmplname::text FROM pg_ts_template c
- WHERE tmplnamespace = {NSP} AND {_not_member("pg_ts_template", "c")}
-UNION ALL SELECT 'conversion', conname::text FROM pg_conversion c
- WHERE connamespace = {NSP} AND {_not_member("pg_conversion", "c")}
-UNION ALL SELECT 'statistics object', stxname::text FROM pg_statistic_ext c
- WHERE stxnamespace = {NSP} AND {_not_member("pg_statistic_ext", "c")}
-UNION ALL SELECT 'extension installed in the template schema', extname::text FROM pg_extension
+{_REFUSED_KINDS_SQL}UNION ALL SELECT 'extension installed in the template schema', extname::text FROM pg_extension
  WHERE extnamespace = {NSP}
 """
 
