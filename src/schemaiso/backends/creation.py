@@ -66,6 +66,11 @@ class SchemaIsolationCreationMixin:
         return self._run
 
     @property
+    def setup_started(self) -> bool:
+        """Whether our setup of a test database for this alias began in this process."""
+        return self._run is not None and self._run.old_database_name is not None
+
+    @property
     def provisioner(self) -> Provisioner:
         if self._provisioner is None or self._provisioner.run is not self.alias_run:
             self._provisioner = Provisioner(self.alias_run, Preflight(self.alias_run))

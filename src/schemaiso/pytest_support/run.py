@@ -65,8 +65,7 @@ def prepare_members(
 
 def setup_happened() -> bool:
     """Whether any isolated alias started a test database setup in this process."""
-    return any(c.alias_run.old_database_name is not None
-               for c in isolated_creations(initialized_only=True))
+    return any(c.setup_started for c in isolated_creations(initialized_only=True))
 
 
 def leave_all() -> list[RunReport]:
