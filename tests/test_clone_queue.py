@@ -31,12 +31,19 @@ from schemaiso.errors import SchemaIsoError
 
 
 class Recorder:
-    """Counts connections and simultaneous jobs; fails the jobs it is told to."""
+    """Counts connections and simultaneous jobs; fails the jobs it is told to.
 
-    def __init__(self, fail: str | None = None, delay: float = 0.05) -> None:
+    A job takes ``delay`` seconds, or with ``hold``, until that event is set.
+    """
+
+    def __init__(
+        self, fail: str | None = None, delay: float = 0.05, hold: threading.Event | None = None
+    ) -> None:
         self.fail = fail
         self.delay = delay
+        self.hold = hold
         self.lock = threading.Lock()
+        self.running_changed = threading.Condition(self.lock)
         self.running = 0
         self.most_at_once = 0
         self.done: list[str] = []
@@ -63,7 +70,10 @@ class Recorder:
         with self.lock:
             self.running += 1
             self.most_at_once = max(self.most_at_once, self.running)
+            self.running_changed.notify_all()
         try:
+            if self.hold is not None:
+                assert self.hold.wait(30), "the test never released the job"
             if self.cancelled.wait(self.delay):
                 raise RuntimeError(f"canceling statement due to user request ({schema})")
             if schema == self.fail:
@@ -74,6 +84,13 @@ class Recorder:
             with self.lock:
                 self.running -= 1
 
+    def wait_until_running(self, jobs: int) -> None:
+        """Return once ``jobs`` jobs are inside ``job`` at the same time."""
+        with self.lock:
+            assert self.running_changed.wait_for(lambda: self.running == jobs, timeout=30), (
+                f"{self.running} job(s) running, expected {jobs}"
+            )
+
 
 def clone_threads() -> list[threading.Thread]:
     """Clone threads still running. A finished thread can linger in
@@ -82,6 +99,20 @@ def clone_threads() -> list[threading.Thread]:
     return [
         t for t in threading.enumerate() if t.name.startswith("schemaiso-clone-") and t.is_alive()
     ]
+
+
+def interrupt_inside(thread: threading.Thread, function: Any) -> None:
+    """Send SIGINT (Ctrl-C) once ``thread`` is inside a call of ``function``."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        frame = sys._current_frames().get(thread.ident or 0)
+        while frame is not None and frame.f_code is not function.__code__:
+            frame = frame.f_back
+        if frame is not None:
+            os.kill(os.getpid(), signal.SIGINT)
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"{thread.name} did not call {function.__qualname__} within 30 s")
 
 
 def test_runs_every_job_at_most_concurrency_at_a_time_then_leaves_no_thread() -> None:
@@ -136,7 +167,7 @@ def test_cancel_interrupts_running_jobs_skips_queued_ones_and_swallows_errors() 
     clones = CloneQueue(rec.job, rec.connect, concurrency=1)
     for name in ("w1", "w2", "w3"):
         clones.submit(name, "worker")
-    time.sleep(0.1)  # w1 is running
+    rec.wait_until_running(1)  # w1 is running, w2 and w3 are queued
     started = time.perf_counter()
     clones.cancel()
     assert time.perf_counter() - started < 5
@@ -175,12 +206,14 @@ def test_a_wait_interrupted_by_ctrl_c_is_finished_by_cancel() -> None:
     clones = CloneQueue(rec.job, rec.connect, concurrency=2)
     for name in ("w1", "w2", "w3"):
         clones.submit(name, "worker")
-    time.sleep(0.1)
+    rec.wait_until_running(2)  # w1 and w2 are running, w3 is queued
     # Ctrl-C lands while the main thread is joining the first clone thread.
-    interrupt = threading.Timer(0.1, os.kill, [os.getpid(), signal.SIGINT])
+    main = threading.main_thread()
+    interrupt = threading.Thread(target=interrupt_inside, args=(main, CloneQueue.wait))
     interrupt.start()
     with pytest.raises(KeyboardInterrupt):
         clones.wait()
+    interrupt.join()
     assert clone_threads(), "the clones are still running after the interrupt"
     clones.cancel()
     assert clone_threads() == []
@@ -191,15 +224,20 @@ def test_the_gil_changes_hands_quickly_while_clone_threads_live() -> None:
     """From the first clone thread of any queue to the last one joined, then put back."""
     before = sys.getswitchinterval()
     assert before > CLONE_SWITCH_INTERVAL
-    short, long = Recorder(delay=0.1), Recorder(delay=0.4)
+    release = threading.Event()
+    short, long = Recorder(delay=0.1), Recorder(delay=0, hold=release)
     first = CloneQueue(short.job, short.connect, 1)
     second = CloneQueue(long.job, long.connect, 1)
     first.submit("a", "worker")
     second.submit("b", "worker")
     seen = [sys.getswitchinterval()]
-    first.wait()
-    seen.append(sys.getswitchinterval())  # the second queue's thread still lives
+    try:
+        first.wait()
+        seen.append(sys.getswitchinterval())  # the second queue's thread still lives
+    finally:
+        release.set()
     second.wait()
+    assert long.done == ["b"]
     assert seen == [CLONE_SWITCH_INTERVAL, CLONE_SWITCH_INTERVAL]
     assert sys.getswitchinterval() == before
 

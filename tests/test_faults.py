@@ -12,7 +12,9 @@ import os
 import re
 import signal
 import subprocess
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -26,30 +28,40 @@ SCHEMAISO = "schemaiso.Runner"
 
 def start_sleeping(
     evolving: Evolving, runner: str = SCHEMAISO, sleep: str = "60", **env: str
-) -> Started:
-    return evolving.project.start(
+) -> tuple[Started, Path]:
+    """Start the run, and the directory where its tests say they are about to sleep."""
+    ready = Path(tempfile.mkdtemp(prefix="ready-", dir=evolving.root))
+    started = evolving.project.start(
         "test", "evolving", "--parallel", "2", "--noinput",
         TESTPROJECT_EVOLVING=str(evolving.root),
         TESTPROJECT_EVOLVING_COLUMNS=",".join(evolving.columns),
         TESTPROJECT_EVOLVING_SLEEP=sleep,
+        TESTPROJECT_EVOLVING_READY=str(ready),
         TESTPROJECT_RUNNER=runner,
         **env,
     )
+    return started, ready
 
 
-def wait_for_workers(started: Started) -> list[int]:
-    """The pids of the run's two pool workers, once both are inside a (sleeping) test."""
+def wait_until_sleeping(
+    proc: subprocess.Popen[str], ready: Path, explain: Callable[[], str]
+) -> list[int]:
+    """The pids of the run's two pool workers, once both are inside a (sleeping) test:
+    each evolving test writes a file named after its pid into ``ready`` first."""
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert started.proc.poll() is None, started.finish().explain()
-        children = subprocess.run(
-            ["pgrep", "-P", str(started.proc.pid)], capture_output=True, text=True
-        ).stdout.split()
-        if len(children) == 2:
-            time.sleep(3)  # their first test has started and sleeps
-            return [int(pid) for pid in children]
-        time.sleep(0.3)
-    raise AssertionError("the run started no workers within 120 s")
+    while len(pids := sorted(int(path.name) for path in ready.iterdir())) < 2:
+        assert proc.poll() is None, explain()
+        assert time.monotonic() < deadline, f"{len(pids)} of 2 workers in a test after 120 s"
+        time.sleep(0.1)
+    children = subprocess.run(
+        ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True
+    ).stdout.split()
+    assert sorted(int(pid) for pid in children) == pids, (children, pids)
+    return pids
+
+
+def wait_for_workers(started: Started, ready: Path) -> list[int]:
+    return wait_until_sleeping(started.proc, ready, lambda: started.finish().explain())
 
 
 def finish_promptly(started: Started, limit: float = 60) -> Run:
@@ -75,8 +87,8 @@ def test_ctrl_c_in_the_parallel_phase_ends_as_stock_django_does_and_cleans_up(
     evolving = Evolving(project, tmp_path)
     outcomes = {}
     for runner in (STOCK, SCHEMAISO):
-        started = start_sleeping(evolving, runner)
-        wait_for_workers(started)
+        started, ready = start_sleeping(evolving, runner)
+        wait_for_workers(started, ready)
         os.killpg(started.proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
         run = finish_promptly(started)
         assert "Traceback" not in run.output, run.explain()
@@ -90,8 +102,8 @@ def test_a_worker_killed_with_sigkill_fails_the_run_naming_it_instead_of_hanging
     project: Project, tmp_path: Path
 ) -> None:
     evolving = Evolving(project, tmp_path)
-    started = start_sleeping(evolving)
-    victim = wait_for_workers(started)[0]
+    started, ready = start_sleeping(evolving)
+    victim = wait_for_workers(started, ready)[0]
     os.kill(victim, signal.SIGKILL)
     # Stock Django waits forever for the tests of a dead pool worker.
     run = finish_promptly(started)
@@ -114,9 +126,9 @@ def test_the_server_going_away_mid_run_is_a_clear_error_and_the_next_run_recover
         server._replace(netloc=server.netloc.replace(f":{server.port}", f":{proxy.port}")).geturl(),
         project.name,
     )
-    # The workers' tests wake 2-3 s after the cut and find no server.
-    started = start_sleeping(evolving, sleep="5", DATABASE_URL=through_proxy)
-    wait_for_workers(started)
+    # The workers' tests wake about 5 s after the cut and find no server.
+    started, ready = start_sleeping(evolving, sleep="5", DATABASE_URL=through_proxy)
+    wait_for_workers(started, ready)
     proxy.cut()  # every connection cut, new ones refused
     run = finish_promptly(started)
     assert run.returncode == 1, run.explain()

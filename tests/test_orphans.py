@@ -11,10 +11,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from .conftest import TESTPROJECT, Project
+from .test_faults import wait_until_sleeping
 from .test_keepdb import TEMPLATE, Evolving, passed, spares
 
 
@@ -23,11 +23,14 @@ def run_schemas(project: Project) -> list[str]:
     return [name for name in found if name != TEMPLATE and not name.startswith("schemaiso_spare_")]
 
 
-def start_sleeping_run(project: Project, evolving: Evolving) -> subprocess.Popen[str]:
+def start_sleeping_run(
+    project: Project, evolving: Evolving, ready: Path
+) -> subprocess.Popen[str]:
     env = project.env(
         TESTPROJECT_EVOLVING=str(evolving.root),
         TESTPROJECT_EVOLVING_COLUMNS=",".join(evolving.columns),
         TESTPROJECT_EVOLVING_SLEEP="60",
+        TESTPROJECT_EVOLVING_READY=str(ready),
     )
     return subprocess.Popen(
         [sys.executable, "manage.py", "test", "evolving", "--parallel", "2", "--noinput",
@@ -37,25 +40,23 @@ def start_sleeping_run(project: Project, evolving: Evolving) -> subprocess.Popen
     )
 
 
-def wait_for_workers(project: Project, proc: subprocess.Popen[str]) -> list[str]:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()[0]
-        schemas = run_schemas(project)
-        if sum(name.endswith(("_w1", "_w2")) for name in schemas) == 2:
-            time.sleep(2)  # the workers start their (sleeping) tests
-            return schemas
-        time.sleep(0.5)
-    raise AssertionError("the run made no worker schemas within 120 s")
+def wait_for_workers(project: Project, proc: subprocess.Popen[str], ready: Path) -> list[str]:
+    """The run's schemas, once both workers are inside their (sleeping) tests."""
+    wait_until_sleeping(proc, ready, lambda: proc.communicate()[0])
+    schemas = run_schemas(project)
+    assert sum(name.endswith(("_w1", "_w2")) for name in schemas) == 2, schemas
+    return schemas
 
 
 def test_a_killed_run_is_pruned_and_a_live_one_is_not(project: Project, tmp_path: Path) -> None:
     evolving = Evolving(project, tmp_path)
     passed(evolving.run())  # the template exists; the run below reuses it
 
-    proc = start_sleeping_run(project, evolving)
+    ready = tmp_path / "ready"
+    ready.mkdir()
+    proc = start_sleeping_run(project, evolving, ready)
     try:
-        schemas = wait_for_workers(project, proc)
+        schemas = wait_for_workers(project, proc, ready)
 
         # Beside the live run: nothing to prune, and list says it is live.
         dry = project.manage("schemaiso", "prune", "--older-than", "1s")

@@ -229,20 +229,25 @@ def test_keep_failed_schemas_keeps_the_failed_workers_schema(project: Project) -
 
 
 def test_schemas_of_a_killed_pytest_run_are_dropped_by_the_next_run(project: Project) -> None:
-    folder = _tests_outside(project.tmp_path, "", '''
+    sleeping = project.tmp_path / "sleeping"
+    folder = _tests_outside(project.tmp_path, "", f'''
+        import pathlib
         import time
 
         def test_sleeps(db):
+            pathlib.Path({str(sleeping)!r}).touch()
             time.sleep(60)
     ''')
     started = project.start_pytest("-n", "2", "--reuse-db", "isolation", str(folder),
                                    PYTHONPATH=str(TESTPROJECT), **FEW_APPS)
     database = f"test_{project.name}"
     deadline = time.monotonic() + 120
-    while len([s for s in project.leftovers().get(database, []) if "_w" in s]) != 2:
-        assert time.monotonic() < deadline and started.proc.poll() is None, "no worker schemas"
-        time.sleep(0.5)
-    time.sleep(2)  # the workers are in their tests now
+    # Both workers have their schemas, and one of them is inside the sleeping test.
+    while not (sleeping.exists()
+               and len([s for s in project.leftovers().get(database, []) if "_w" in s]) == 2):
+        assert started.proc.poll() is None, started.finish().explain()
+        assert time.monotonic() < deadline, "no worker schemas, or no test sleeping, after 120 s"
+        time.sleep(0.2)
     os.killpg(started.proc.pid, signal.SIGKILL)  # the controller and its workers
     started.proc.communicate()
     killed = [s for s in project.leftovers()[database] if "_w" in s]
