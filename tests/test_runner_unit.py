@@ -1,5 +1,6 @@
-"""The runner's pieces, in process and without a database: the dead-worker watch,
-turning activation on and off.
+"""The runner's pieces, in process and without a database: how ``build_suite`` splits
+serial tests from the parallel phase, the dead-worker watch, turning activation on
+and off.
 
 The end-to-end proofs (a worker killed with SIGKILL, serial tests last and alone)
 are in test_faults.py and test_serial_tags.py; these pin the pieces they rest on,
@@ -23,14 +24,197 @@ from unittest import mock
 import pytest
 from django.conf import settings
 from django.db.utils import ConnectionHandler
-from django.test.runner import DiscoverRunner
+from django.test import override_settings, tag
+from django.test.runner import DiscoverRunner, ParallelTestSuite
 
 # The module, not its names: WorkerProcess is a TestCase that pytest would collect here.
 from schemaiso import activation, worker_watch
 from schemaiso.backends.wrapper import SchemaIsolationWrapperMixin
-from schemaiso.parallel import SchemaIsolatedParallelTestSuite
+from schemaiso.errors import SchemaIsoError
+from schemaiso.parallel import PhasedSuite, SchemaIsolatedParallelTestSuite
 from schemaiso.pytest_plugin import SchemaIsoSession
 from schemaiso.runner import Runner
+
+# -- build_suite: serial tests out of the parallel phase ----------------------------
+# Sample tests for the runner to find (``__test__``: pytest leaves them alone).
+
+
+class Sample(unittest.TestCase):
+    __test__ = False
+
+    def test_a(self) -> None:
+        pass
+
+    def test_b(self) -> None:
+        pass
+
+
+class First(Sample):
+    pass
+
+
+@tag("serial")
+class SerialClass(Sample):
+    pass
+
+
+class MixedMethods(Sample):
+    @tag("serial")
+    def test_b(self) -> None:
+        pass
+
+
+class Second(Sample):
+    pass
+
+
+@tag("slow")
+class SlowClass(Sample):
+    pass
+
+
+ALL = [First, SerialClass, MixedMethods, Second, SlowClass]
+
+
+def _build(classes: list[type], runner_class: type = Runner, **options: Any) -> Any:
+    """``runner_class(**options)`` and its suite for ``classes``, found the way
+    Django finds them (only the loading of the label is replaced)."""
+    runner = runner_class(verbosity=0, enable_faulthandler=False, **options)
+    loaded = unittest.TestSuite(
+        unittest.defaultTestLoader.loadTestsFromTestCase(cls) for cls in classes
+    )
+    with mock.patch.object(runner, "load_tests_for_label", return_value=loaded):
+        return runner, runner.build_suite(["samples"])
+
+
+def _ids(tests: Any) -> list[str]:
+    return [test.id().rsplit(".", 2)[-2] + "." + test.id().rsplit(".", 1)[-1] for test in tests]
+
+
+def _workers(suite: PhasedSuite) -> list[list[str]] | None:
+    """Each worker's share (one per class), or None when no worker runs."""
+    phase = suite.parallel_phase
+    if not isinstance(phase, SchemaIsolatedParallelTestSuite):
+        assert phase.countTestCases() == 0
+        return None
+    return [_ids(subsuite) for subsuite in phase.subsuites]
+
+
+def test_serial_by_class_tag_and_by_method_tag_run_last_in_the_main_process() -> None:
+    runner, suite = _build(ALL, parallel=3)
+    assert _workers(suite) == [
+        ["First.test_a", "First.test_b"],
+        ["MixedMethods.test_a"],
+        ["Second.test_a", "Second.test_b"],
+        ["SlowClass.test_a", "SlowClass.test_b"],
+    ]
+    assert suite.parallel_phase.processes == runner.parallel == 3
+    serial = ["SerialClass.test_a", "SerialClass.test_b", "MixedMethods.test_b"]
+    assert _ids(suite.main_phase) == serial
+    assert _ids(runner.serial_tests) == serial
+
+
+def test_without_workers_the_main_process_runs_everything_serial_last() -> None:
+    in_order = ["First.test_a", "First.test_b", "MixedMethods.test_a", "Second.test_a",
+                "Second.test_b", "SlowClass.test_a", "SlowClass.test_b",
+                "SerialClass.test_a", "SerialClass.test_b", "MixedMethods.test_b"]
+    for parallel in (0, 1):  # no --parallel, --parallel 1
+        runner, suite = _build(ALL, parallel=parallel)
+        assert _workers(suite) is None
+        assert _ids(suite.main_phase) == in_order
+        assert runner.parallel == parallel
+        assert len(runner.serial_tests) == 3
+
+
+def test_no_more_workers_than_classes_that_are_not_serial() -> None:
+    runner, suite = _build(ALL, parallel=8)
+    assert suite.parallel_phase.processes == runner.parallel == 4
+    # One class left for workers: it runs in the main process, serial tests after it.
+    runner, suite = _build([SerialClass, First], parallel=4)
+    assert _workers(suite) is None
+    assert runner.parallel == 1
+    assert _ids(suite.main_phase) == ["First.test_a", "First.test_b",
+                                      "SerialClass.test_a", "SerialClass.test_b"]
+    # Every test serial.
+    runner, suite = _build([SerialClass], parallel=4)
+    assert _workers(suite) is None
+    assert runner.parallel == 1
+    assert _ids(suite.main_phase) == ["SerialClass.test_a", "SerialClass.test_b"]
+
+
+def test_custom_serial_tags_from_the_option_or_the_setting_replace_serial() -> None:
+    expected_workers = [["First.test_a", "First.test_b"],
+                        ["SerialClass.test_a", "SerialClass.test_b"],
+                        ["MixedMethods.test_a", "MixedMethods.test_b"],
+                        ["Second.test_a", "Second.test_b"]]
+    runner, suite = _build(ALL, parallel=8, serial_tags=["slow"])
+    assert _workers(suite) == expected_workers
+    assert _ids(suite.main_phase) == ["SlowClass.test_a", "SlowClass.test_b"]
+    with override_settings(SCHEMAISO={"SERIAL_TAGS": ["slow"]}):
+        runner, suite = _build(ALL, parallel=8)
+    assert _workers(suite) == expected_workers
+    assert _ids(suite.main_phase) == ["SlowClass.test_a", "SlowClass.test_b"]
+    runner, suite = _build(ALL, parallel=8, serial_tags=["slow", "serial"])
+    assert _ids(suite.main_phase) == ["SerialClass.test_a", "SerialClass.test_b",
+                                      "MixedMethods.test_b", "SlowClass.test_a",
+                                      "SlowClass.test_b"]
+
+
+def test_each_phase_keeps_the_order_django_chose() -> None:
+    for options in ({"reverse": True}, {"shuffle": 1234}, {"exclude_tags": ["slow"]},
+                    {"tags": ["serial", "slow"]}):
+        _, django_suite = _build(ALL, DiscoverRunner, **options)
+        runner, suite = _build(ALL, parallel=3, **options)
+        serial = _ids(runner.serial_tests)
+        in_order = _ids(django_suite)
+        others = [test for test in in_order if test not in serial]
+        assert serial == [test for test in in_order if test in serial]
+        workers = _workers(suite)
+        if workers is None:  # {"tags": ...} leaves one class that is not serial
+            assert _ids(suite.main_phase) == others + serial
+        else:
+            assert [test for share in workers for test in share] == others
+            assert _ids(suite.main_phase) == serial
+
+
+def test_the_partition_is_djangos_own_for_tests_that_are_not_serial() -> None:
+    """The lines build_suite repeats from Django's make what Django's make (a Django
+    release that changes them fails here)."""
+
+    class Stock(DiscoverRunner):
+        parallel_test_suite = SchemaIsolatedParallelTestSuite
+
+    plain = [First, Second, SlowClass]
+    for parallel in (0, 1, 2, 3, 8):
+        for classes in (plain, plain[:1]):
+            options = {"parallel": parallel, "failfast": True, "buffer": True}
+            django_runner, django_suite = _build(classes, Stock, **options)
+            runner, suite = _build(classes, **options)
+            assert runner.parallel == django_runner.parallel
+            if isinstance(django_suite, ParallelTestSuite):
+                phase = suite.parallel_phase
+                assert _workers(suite) == [_ids(s) for s in django_suite.subsuites]
+                assert [type(s) for s in phase.subsuites] == [type(s) for s in django_suite.subsuites]
+                assert (phase.processes, phase.failfast, phase.debug_mode, phase.buffer) == (
+                    django_suite.processes, django_suite.failfast, django_suite.debug_mode,
+                    django_suite.buffer)
+            else:
+                assert _workers(suite) is None
+                assert _ids(suite.main_phase) == _ids(django_suite)
+
+
+def test_a_parallel_suite_that_does_not_isolate_workers_stops_the_run() -> None:
+    runner = Runner(verbosity=0, enable_faulthandler=False, parallel=2)
+    runner.parallel_test_suite = ParallelTestSuite
+    with (
+        mock.patch.object(runner, "load_tests_for_label", return_value=unittest.TestSuite()),
+        pytest.raises(SchemaIsoError, match="^schemaiso: Runner.parallel_test_suite is "
+                      "ParallelTestSuite, which does not isolate workers"),
+    ):
+        runner.build_suite(["samples"])
+
+
+# -- the dead-worker watch ----------------------------------------------------------
 
 
 def _sleep() -> None:

@@ -118,7 +118,12 @@ class SchemaIsolationMixin:
         )
 
     def build_suite(self, test_labels: Any = None, **kwargs: Any) -> PhasedSuite:
-        """Split serial tests out of what Django found, then partition the rest."""
+        """Split serial tests out of what Django found, then partition the rest.
+
+        Django's ``build_suite`` (and a project's, between the mixin and Django's)
+        finds, filters and orders the tests with ``parallel`` at 0, so that it returns
+        them all, unpartitioned: the serial ones must not go to workers.
+        """
         requested, self.parallel = self.parallel, 0
         try:
             suite = super().build_suite(test_labels, **kwargs)  # type: ignore[misc]
@@ -136,17 +141,9 @@ class SchemaIsolationMixin:
                 f"{self.parallel_test_suite.__qualname__}, which does not isolate workers. "
                 "Make it a subclass of schemaiso.parallel.SchemaIsolatedParallelTestSuite."
             )
-        parallel_suite: unittest.TestSuite = self.test_suite(parallel)
+        parallel_suite: unittest.TestSuite | None = self._partition(parallel)
         main_tests: list[unittest.TestCase] = serial
-        if self.parallel > 1 and parallel:
-            subsuites = partition_suite_by_case(parallel_suite)
-            # Like Django: no more processes than test classes to hand out.
-            self.parallel = min(self.parallel, len(subsuites))
-            if self.parallel > 1:
-                parallel_suite = self.parallel_test_suite(
-                    subsuites, self.parallel, self.failfast, self.debug_mode, self.buffer
-                )
-        if not isinstance(parallel_suite, SchemaIsolatedParallelTestSuite):
+        if parallel_suite is None:
             # No workers: the main process runs everything, serial tests last.
             main_tests = parallel + serial
             parallel_suite = self.test_suite()
@@ -156,6 +153,34 @@ class SchemaIsolationMixin:
         main_phase = MainProcessPhase(main_tests)
         main_phase.before_run = self._enter_main_phase
         return PhasedSuite(parallel_suite, main_phase)
+
+    def _partition(self, tests: list[unittest.TestCase]) -> ParallelTestSuite | None:
+        """The workers' suite for ``tests``, or None when they need no workers.
+
+        These lines repeat the end of Django's ``DiscoverRunner.build_suite`` (5.2
+        runner.py:959-973, 6.1 :1006-1021): partition by class, no more processes
+        than classes (``self.parallel`` follows: it is the number of worker schemas),
+        ``parallel_test_suite`` built with the run's flags. No seam lets Django's own
+        lines partition only the tests that are not serial: they run inline, at the
+        end of the method that finds the tests, on every test it found, and take no
+        list. Whatever reaches them first (``exclude_tags``, a ``test_suite`` that
+        drops the serial tests) also hides those tests from a project's
+        ``build_suite`` between the mixin and Django's, which must see every test
+        (tests/test_custom_runner.py); splitting Django's partitioned suite
+        afterwards would need this ``min`` again, as fewer classes remain. What
+        Django exposes is used: ``partition_suite_by_case`` and the
+        ``parallel_test_suite`` attribute. tests/test_runner_unit.py checks that
+        these lines make what Django's make from the same tests.
+        """
+        if self.parallel <= 1 or not tests:
+            return None
+        subsuites = partition_suite_by_case(self.test_suite(tests))
+        self.parallel = min(self.parallel, len(subsuites))
+        if self.parallel <= 1:
+            return None
+        return self.parallel_test_suite(
+            subsuites, self.parallel, self.failfast, self.debug_mode, self.buffer
+        )
 
     def setup_databases(self, **kwargs: Any) -> Any:
         self._setup_started = time.perf_counter()
