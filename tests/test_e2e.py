@@ -187,11 +187,51 @@ def test_stock_options_keep_working(project: Project) -> None:
         assert "Slowest test durations" in run.output
     assert project.leftovers() == {}
 
+    # What --reverse, --buffer and --debug-sql do: testproject's stockoptions, whose
+    # tests print, run SQL and fail, with and without them.
+    plain, optioned = (
+        project.manage(
+            "test", "stockoptions", "--parallel", "2", "--noinput", "-v", "2", *options,
+            TESTPROJECT_RUN_FAILING="1", TESTPROJECT_WITHOUT_EXTENSIONS="1",
+        )
+        for options in ([], ["--reverse", "--buffer", "--debug-sql"])
+    )
+    for run in (plain, optioned):
+        assert run.returncode == 1, run.explain()
+        assert ran(run) == 9 and "\nFAILED (failures=2)\n" in run.stderr, run.explain()
+    # --reverse: each class's tests in reverse order, in a worker and in the main process.
+    for case, count in (("Ordered", 4), ("SerialPrinting", 3)):
+        order = stockoptions_order(plain, case)
+        assert len(order) == count and order == sorted(order), plain.explain()
+        assert stockoptions_order(optioned, case) == order[::-1], optioned.explain()
+    # --buffer: what a passing test prints is dropped, what a failing test prints is shown.
+    for passing in ("printed by a passing test", "printed by a passing serial test"):
+        assert passing in plain.stdout, plain.explain()
+        assert passing not in optioned.output, optioned.explain()
+    assert "\nstockoptions: printed by a failing test\n" in plain.stdout, plain.explain()
+    assert "\nStdout:\nstockoptions: printed by a failing test\n" in optioned.stdout, (
+        optioned.explain()
+    )
+    # --debug-sql: the failing test's SQL, in its report. Only for a test in the main
+    # process (serial), as with Django's own runner: a worker logs its SQL where it runs.
+    sql = "SELECT 'stockoptions-failing-sql'"
+    report = optioned.stderr[optioned.stderr.find("FAIL: test_3_prints_and_fails"):]
+    assert report.startswith("FAIL: ") and sql in report.split("\nRan ")[0], optioned.explain()
+    assert "Stdout:\nstockoptions: printed by a failing serial test" in report, optioned.explain()
+    assert "stockoptions-failing-sql" not in plain.output, plain.explain()
+    assert project.leftovers() == {}
+
+
+def stockoptions_order(run: Run, case: str) -> list[str]:
+    """The tests of testproject's ``stockoptions.tests.<case>`` in the order -v 2 lists them."""
+    return re.findall(rf"^(\w+) \(stockoptions\.tests\.{case}\.\1\) \.\.\. ", run.stderr, re.M)
+
 
 def test_pdb_with_one_process(project: Project) -> None:
     run = project.manage("test", "library", "--pdb", "--noinput")
     assert run.returncode == 0, run.explain()
     assert "no worker schemas" in setup_line(run)
+
 
 
 def test_keepdb_keeps_the_template_and_spares_and_the_next_run_passes(project: Project) -> None:
