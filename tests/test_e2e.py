@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from .conftest import POOL_MODES, Project, Run
+from .conftest import POOL_MODES, TESTPROJECT, Project, Run
 
 LABELS = ["library", "shop", "isolation", "serialproof"]
 SERIAL_TESTS = 3  # serialproof: SerialClass.test_a, SerialClass.test_b, MixedClass.test_serial_method
@@ -232,6 +233,22 @@ def test_pdb_with_one_process(project: Project) -> None:
     assert run.returncode == 0, run.explain()
     assert "no worker schemas" in setup_line(run)
 
+    # A failing test opens the debugger on its failure, which reads commands from
+    # stdin: one that shows it ran, then continue.
+    args = ["test", "stockoptions.tests.Printing", "--pdb", "--noinput"]
+    proc = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=TESTPROJECT,
+        env=project.env(TESTPROJECT_RUN_FAILING="1", TESTPROJECT_WITHOUT_EXTENSIONS="1"),
+        input="p 'the debugger ' + 'ran this'\nc\n", capture_output=True, text=True,
+        timeout=300,  # a debugger waiting for input that never comes fails the test
+    )
+    failing = Run(args, proc.returncode, proc.stdout, proc.stderr)
+    assert failing.returncode == 1, failing.explain()
+    assert "\nOpening PDB: AssertionError('on purpose')\n" in failing.stdout, failing.explain()
+    assert "(Pdb) 'the debugger ran this'\n" in failing.stdout, failing.explain()
+    assert ran(failing) == 2 and "\nFAILED (failures=1)\n" in failing.stderr, failing.explain()
+    assert "no worker schemas" in setup_line(failing)
+    assert project.leftovers() == {}
 
 
 def test_keepdb_keeps_the_template_and_spares_and_the_next_run_passes(project: Project) -> None:
