@@ -16,7 +16,7 @@ import signal
 import threading
 import time
 import unittest
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from types import SimpleNamespace
 from typing import Any
 from unittest import mock
@@ -33,7 +33,9 @@ from schemaiso.backends.wrapper import SchemaIsolationWrapperMixin
 from schemaiso.errors import SchemaIsoError
 from schemaiso.parallel import PhasedSuite, SchemaIsolatedParallelTestSuite
 from schemaiso.pytest_plugin import SchemaIsoSession
+from schemaiso.pytest_support.serial import is_serial_item
 from schemaiso.runner import Runner
+from schemaiso.serial_tags import is_serial
 
 # -- build_suite: serial tests out of the parallel phase ----------------------------
 # Sample tests for the runner to find (``__test__``: pytest leaves them alone).
@@ -76,7 +78,7 @@ class SlowClass(Sample):
 ALL = [First, SerialClass, MixedMethods, Second, SlowClass]
 
 
-def _build(classes: list[type], runner_class: type = Runner, **options: Any) -> Any:
+def _build(classes: Sequence[type], runner_class: type = Runner, **options: Any) -> Any:
     """``runner_class(**options)`` and its suite for ``classes``, found the way
     Django finds them (only the loading of the label is replaced)."""
     runner = runner_class(verbosity=0, enable_faulthandler=False, **options)
@@ -187,7 +189,7 @@ def test_the_partition_is_djangos_own_for_tests_that_are_not_serial() -> None:
     plain = [First, Second, SlowClass]
     for parallel in (0, 1, 2, 3, 8):
         for classes in (plain, plain[:1]):
-            options = {"parallel": parallel, "failfast": True, "buffer": True}
+            options: dict[str, Any] = {"parallel": parallel, "failfast": True, "buffer": True}
             django_runner, django_suite = _build(classes, Stock, **options)
             runner, suite = _build(classes, **options)
             assert runner.parallel == django_runner.parallel
@@ -214,6 +216,20 @@ def test_a_parallel_suite_that_does_not_isolate_workers_stops_the_run() -> None:
         runner.build_suite(["samples"])
 
 
+def test_one_rule_says_which_tests_are_serial_under_manage_py_test_and_pytest() -> None:
+    tags = frozenset({"serial"})
+    for cls, method, expected in [
+        (First, "test_a", False), (SerialClass, "test_a", True),
+        (MixedMethods, "test_b", True), (MixedMethods, "test_a", False),
+    ]:
+        test = cls(method)
+        item = SimpleNamespace(cls=cls, obj=getattr(test, method), iter_markers=lambda: iter(()))
+        assert is_serial(test, tags) is is_serial_item(item, tags) is expected, (cls, method)
+    # Under pytest a marker counts too, on any test.
+    marked = SimpleNamespace(cls=None, obj=None, iter_markers=lambda: iter([SimpleNamespace(name="serial")]))
+    assert is_serial_item(marked, tags)
+
+
 # -- the dead-worker watch ----------------------------------------------------------
 
 
@@ -225,6 +241,7 @@ class SlottedResult(unittest.TestResult):
     """A result class whose instances cannot change class (no ``__dict__``)."""
 
     __slots__ = ("noted",)
+    noted: str
 
 
 def test_a_dead_worker_becomes_an_error_naming_it_and_stops_the_run() -> None:

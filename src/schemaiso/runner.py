@@ -23,14 +23,7 @@ from .errors import SchemaIsoError
 from .naming import SchemaNames
 from .parallel import MainProcessPhase, PhasedSuite, SchemaIsolatedParallelTestSuite
 from .run_options import RunOptions
-
-
-def is_serial(test: unittest.TestCase, serial_tags: frozenset[str]) -> bool:
-    """True when the test or its class carries one of the serial tags."""
-    tags = set(getattr(test, "tags", set()))
-    method = getattr(test, getattr(test, "_testMethodName", ""), None)
-    tags |= set(getattr(method, "tags", set()))
-    return bool(tags & serial_tags)
+from .serial_tags import is_serial
 
 
 class SchemaIsolationMixin:

@@ -19,6 +19,7 @@ from contextlib import AbstractContextManager, ExitStack
 from typing import Any
 
 from ..lease import poll_until, run_key
+from ..serial_tags import django_tags
 
 #: The first key of the gate's advisory lock (after lease.py's "si" keys).
 SERIAL_GATE_LOCK = 0x7369_0005
@@ -29,12 +30,10 @@ def is_serial_item(item: Any, serial_tags: frozenset[str]) -> bool:
     (pytest-django turns tags into markers; older versions did not for methods)."""
     if any(mark.name in serial_tags for mark in item.iter_markers()):
         return True
-    tags: set[str] = set()
     cls = getattr(item, "cls", None)
-    if isinstance(cls, type) and issubclass(cls, unittest.TestCase):
-        tags |= set(getattr(cls, "tags", ()) or ())
-        tags |= set(getattr(getattr(item, "obj", None), "tags", ()) or ())
-    return bool(tags & serial_tags)
+    if not (isinstance(cls, type) and issubclass(cls, unittest.TestCase)):
+        return False
+    return bool(django_tags(cls, getattr(item, "obj", None)) & serial_tags)
 
 
 def serial_last(items: list[Any], serial_tags: frozenset[str]) -> list[Any]:
