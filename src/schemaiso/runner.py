@@ -151,7 +151,7 @@ class SchemaIsolationMixin:
         """The workers' suite for ``tests``, or None when they need no workers.
 
         These lines repeat the end of Django's ``DiscoverRunner.build_suite`` (5.2
-        runner.py:959-973, 6.1 :1006-1021): partition by class, no more processes
+        runner.py:959-974, 6.1 :1006-1021): partition by class, no more processes
         than classes (``self.parallel`` follows: it is the number of worker schemas),
         ``parallel_test_suite`` built with the run's flags. No seam lets Django's own
         lines partition only the tests that are not serial: they run inline, at the
