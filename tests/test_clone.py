@@ -321,6 +321,7 @@ def test_functions_triggers_and_views_of_a_clone_use_the_clone(
     assert run(conn, count.format(template)) == [(0,)]
 
 
+@pytest.mark.heavy
 def test_a_thousand_tables_clone_within_the_default_lock_table(database: str, conn: Any) -> None:
     """Eight cloners at once, as with ``manage.py test --parallel 8``, on the default lock table."""
     assert run(conn, "SHOW max_locks_per_transaction") == [("64",)]

@@ -12,6 +12,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from .conftest import Project, Run, Started, admin_connect
 from .test_keepdb import SKIPPED, TEMPLATE, Evolving, spares
 
@@ -94,6 +96,10 @@ def test_two_runs_without_keepdb_share_the_database_and_the_last_drops_it(
     assert project.leftovers() == {}
 
 
+# heavy, and the next test too: how runs share a kept template is schemaiso's own logic
+# (advisory locks, fingerprints). The test above keeps the part that meets Django (its
+# autoclobber of an existing test database) in every environment.
+@pytest.mark.heavy
 def test_two_keepdb_runs_with_the_same_migrations_migrate_once(
     project: Project, tmp_path: Path
 ) -> None:
@@ -109,6 +115,7 @@ def test_two_keepdb_runs_with_the_same_migrations_migrate_once(
     assert len(spares(project)) == 2
 
 
+@pytest.mark.heavy
 def test_a_keepdb_run_with_other_migrations_leaves_the_running_template_alone(
     project: Project, tmp_path: Path
 ) -> None:

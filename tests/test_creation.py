@@ -194,6 +194,7 @@ def _build_wide_template(conn: AdminConnection, schema: str, tables: int) -> Non
         )
 
 
+@pytest.mark.heavy
 def test_1000_table_schemas_clone_and_drop_within_a_default_lock_table(scratch_db: str) -> None:
     with admin_connect(scratch_db) as conn:
         assert conn.execute("SHOW max_locks_per_transaction") == [("64",)]

@@ -18,12 +18,16 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
+
 from .conftest import Project, Run, Started, server_url, with_database
 from .tcp_proxy import TcpProxy
 from .test_keepdb import Evolving
 
 STOCK = "django.test.runner.DiscoverRunner"
 SCHEMAISO = "schemaiso.Runner"
+
+pytestmark = pytest.mark.heavy
 
 
 def start_sleeping(

@@ -16,6 +16,8 @@ from .conftest import POOL_MODES, REPEAT_RUNS, Project
 RUNS = REPEAT_RUNS
 
 
+# heavy: repetition. Every test_e2e parallel run runs these tests once, in every environment.
+@pytest.mark.heavy
 def test_colliding_tests_pass_in_their_own_schemas_run_after_run(project: Project) -> None:
     for attempt in range(1, RUNS + 1):
         run = project.manage("test", "isolation", "--parallel", "4", "--noinput")
@@ -39,6 +41,9 @@ def test_the_same_tests_fail_when_workers_share_one_schema(project: Project) -> 
     assert failed, run.explain()
 
 
+# heavy: test_e2e's test_parallel_run_gives_each_worker_its_own_schema_and_leaves_nothing
+# runs these tests too, for each start method with and without the pool, and checks more.
+@pytest.mark.heavy
 @pytest.mark.parametrize("start_method", ["fork", "spawn"])
 def test_isolation_holds_for_each_start_method_with_pooling_where_available(
     project: Project, start_method: str

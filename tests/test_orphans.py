@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from .conftest import TESTPROJECT, Project
 from .test_faults import wait_until_sleeping
 from .test_keepdb import TEMPLATE, Evolving, passed, spares
@@ -48,6 +50,7 @@ def wait_for_workers(project: Project, proc: subprocess.Popen[str], ready: Path)
     return schemas
 
 
+@pytest.mark.heavy  # a run killed with SIGKILL: fault injection
 def test_a_killed_run_is_pruned_and_a_live_one_is_not(project: Project, tmp_path: Path) -> None:
     evolving = Evolving(project, tmp_path)
     passed(evolving.run())  # the template exists; the run below reuses it

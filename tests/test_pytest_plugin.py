@@ -63,6 +63,9 @@ def test_xdist_workers_share_one_migrated_template_and_leave_nothing(project: Pr
     assert project.leftovers() == {}
 
 
+# heavy: repetition. test_two_runs_at_once_on_one_server_both_pass_and_leave_nothing runs
+# these tests in every environment, and test_reuse_db_is_warm_and_create_db_rebuilds --reuse-db.
+@pytest.mark.heavy
 def test_colliding_tests_pass_ten_runs_in_a_row(project: Project) -> None:
     """The same fixed keys and ids in every worker: any sharing fails a test. Every
     other run keeps its schemas (--reuse-db), so reset spares are proven too."""
@@ -178,6 +181,7 @@ def test_an_override_of_django_db_setup_that_sets_up_nothing_gets_a_clear_error(
     assert project.leftovers() == {}
 
 
+@pytest.mark.heavy  # fault injection
 def test_a_worker_killed_mid_run_is_reported_and_nothing_is_left(project: Project) -> None:
     folder = _tests_outside(project.tmp_path, "", '''
         import os
@@ -228,6 +232,7 @@ def test_keep_failed_schemas_keeps_the_failed_workers_schema(project: Project) -
     assert project.leftovers() == {}
 
 
+@pytest.mark.heavy  # fault injection
 def test_schemas_of_a_killed_pytest_run_are_dropped_by_the_next_run(project: Project) -> None:
     sleeping = project.tmp_path / "sleeping"
     folder = _tests_outside(project.tmp_path, "", f'''

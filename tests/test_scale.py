@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from .conftest import Project, admin_connect
 
 TABLES = 1000
+
+pytestmark = pytest.mark.heavy
 
 
 def test_parallel_8_with_1000_tables_on_a_default_server(project: Project) -> None:
