@@ -79,6 +79,12 @@ class AliasRun:
         """One of several processes of one run (the pytest plugin's)."""
         return self.options.membership is not None
 
+    def raw_connection(self) -> Any:
+        """The alias's own psycopg connection, opened if need be (on the test
+        database once Django has switched the alias there)."""
+        self.connection.ensure_connection()
+        return self.connection.connection
+
     def state(self) -> SchemaState:
         return require_state(self.connection)
 

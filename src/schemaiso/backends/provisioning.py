@@ -36,10 +36,6 @@ class Provisioner:
         #: The background queue's schemas done since ``wait_for_clones`` last reported.
         self._prepared: list[PreparedSchema] = []
 
-    def _raw_connection(self) -> Any:
-        self.run.connection.ensure_connection()
-        return self.run.connection.connection
-
     def plan(self, raw: Any = None) -> clone.ClonePlan:
         """The template's clone script, read once after ``migrate``; with ``--keepdb``,
         from the plan cache while the kept template is the same one.
@@ -53,7 +49,7 @@ class Provisioner:
             if cached is not None:
                 plan, self.template_signature = cached
             else:
-                raw = raw or self._raw_connection()
+                raw = raw or self.run.raw_connection()
                 plan = clone.read_template(raw, state["template"], state["shared"])
                 if self.run.keepdb:
                     self.template_signature = clone.structure_signature(raw, state["template"])
@@ -95,7 +91,7 @@ class Provisioner:
     def create_schema(self, schema: str, role: str) -> None:
         """Create ``schema`` with our marker and fill it from the template, right now."""
         self.plan()
-        raw = self._raw_connection()
+        raw = self.run.raw_connection()
         setups = self.run.options.concurrent_setups
         budget = clone.server_lock_budget(raw, setups) if setups > 1 else None
         self.fill_schema(raw, schema, role, lock_budget=budget)
@@ -133,7 +129,7 @@ class Provisioner:
         if self._clones is None:
             self._prepared = []
             self.plan(raw)
-            raw = raw or self._raw_connection()
+            raw = raw or self.run.raw_connection()
             alone = clone.server_lock_budget(raw)  # a quarter of the lock table
             concurrency = get_config().clone_concurrency or default_concurrency(alone * 4)
             budget = clone.server_lock_budget(raw, concurrency)
@@ -210,4 +206,6 @@ class Provisioner:
 
     @property
     def concurrency(self) -> int:
+        """How many clones run at once; sizing it starts the queue, which the
+        caller (``_clone_test_db``) submits to next anyway."""
         return self.clone_queue().concurrency

@@ -93,10 +93,6 @@ class Teardown:
             "run(s) still use it; the last one drops it."
         )
 
-    def _raw_connection(self) -> Any:
-        self.connection.ensure_connection()
-        return self.connection.connection
-
     def _leave_test_database(self) -> int:
         """Give up this run's claim on the test database, under the setup lock (held
         until the lease closes, so nobody joins a database being dropped), and
@@ -119,7 +115,7 @@ class Teardown:
         label = f"  {action} of '{state['alias']}' ('{self.connection.settings_dict['NAME']}')"
         with self.run.options.timed(label):
             names = names_of(state)
-            raw = self._raw_connection()
+            raw = self.run.raw_connection()
             schemas = [s for s in cleanup.run_schemas(raw, names) if s not in keep]
             if reuses:
                 self._keep_as_spares(raw, state, schemas)
@@ -159,7 +155,7 @@ class Teardown:
         """This run's schemas marked failed (``--keep-failed-schemas``), to keep."""
         if not state.get("keep_failed"):
             return []
-        marked = markers.marked_schemas(self._raw_connection(), names_of(state).run_pattern)
+        marked = markers.marked_schemas(self.run.raw_connection(), names_of(state).run_pattern)
         return sorted(
             name for name, payload in marked.items()
             if payload.get("run") == state["run_id"] and payload.get("failed")
@@ -190,7 +186,7 @@ class Teardown:
         runs share there (the template, spares, the shared schema): the database
         stays, so nothing else would. The shared schema's extensions go one by one,
         RESTRICT: an object outside our schemas that uses one keeps it, and the schema."""
-        raw = self._raw_connection()
+        raw = self.run.raw_connection()
         prefix, shared = state["prefix"], state["shared"]
         ours = [
             name for name, payload in markers.marked_schemas(raw, like_escape(prefix + "_") + "%").items()
