@@ -494,7 +494,7 @@ def test_scripts_split_by_lock_budget_and_only_substitute_names(
         script.startswith('SET LOCAL search_path TO "w1", pg_catalog, "public";')
         for script in split
     )
-    # The template is named only as the source of rows and collations, and in the
+    # The template is named only as the source of rows, and in the
     # functions' SET search_path that the next statement repoints to the target.
     repointed = whole[0].count(f"SET search_path TO '{template}'")
     assert repointed == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +14,11 @@ from .naming import DEFAULT_PREFIX, fit_name, validate_schema_name
 
 _KNOWN_KEYS = {
     "PREFIX", "SHARED_SCHEMA", "SERIAL_TAGS", "CLONE_CONCURRENCY", "EXISTING_DATABASE",
+    "SNAPSHOT_DIR", "SNAPSHOT_KEEP", "FINGERPRINT_EXTRA",
 }
+#: Keys that change where snapshots go, never what ``migrate`` makes: not part of
+#: the fingerprint.
+SNAPSHOT_ONLY_KEYS = frozenset({"SNAPSHOT_DIR", "SNAPSHOT_KEEP"})
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,11 @@ class Config:
     #: True for every alias, or the aliases that run inside an existing test
     #: database (no CREATEDB needed; it is never created or dropped).
     existing_database: bool | frozenset[str] = False
+    #: ``SNAPSHOT_DIR`` as set (a path, or None for off); ``...`` when left out
+    #: (the per-user cache). snapshot/store.py resolves it with the environment.
+    snapshot_dir_setting: Any = ...
+    #: How many snapshots the directory keeps (the newest).
+    snapshot_keep: int = 10
 
     def in_existing_database(self, alias: str) -> bool:
         """Whether ``alias`` runs inside an existing database instead of creating one."""
@@ -99,7 +109,27 @@ def get_config() -> Config:
         serial_tags=tags,
         clone_concurrency=concurrency,
         existing_database=existing,
+        snapshot_dir_setting=_snapshot_dir(raw.get("SNAPSHOT_DIR", ...)),
+        snapshot_keep=_snapshot_keep(raw.get("SNAPSHOT_KEEP", 10)),
     )
+
+
+def _snapshot_dir(value: Any) -> Any:
+    if value is ... or value is None or isinstance(value, (str, os.PathLike)) and str(value).strip():
+        return value
+    raise SchemaIsoError(
+        "schemaiso: SCHEMAISO['SNAPSHOT_DIR'] must be a directory path, or None to turn "
+        f"snapshots off, not {value!r}."
+    )
+
+
+def _snapshot_keep(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SchemaIsoError(
+            "schemaiso: SCHEMAISO['SNAPSHOT_KEEP'] must be a positive integer (how many "
+            f"snapshots the directory keeps, newest first), not {value!r}."
+        )
+    return value
 
 
 #: The two places serial tag names come from, as error messages name them.

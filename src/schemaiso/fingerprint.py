@@ -20,6 +20,7 @@ from django.apps import apps
 from django.conf import settings
 
 from . import __version__
+from .conf import SNAPSHOT_ONLY_KEYS
 
 #: The ``TEST`` keys of a database that change what ``migrate`` creates.
 _TEST_KEYS = ("MIGRATE", "CHARSET", "COLLATION", "TEMPLATE")
@@ -68,10 +69,7 @@ def _app_part(app_config: Any, migrate: bool) -> str:
     module_name, _explicit = MigrationLoader.migrations_module(app_config.label)
     files = _package_files(module_name) if module_name and migrate else None
     if files:
-        root = Path(files[0]).parent
-        while not all(root in path.parents for path in files):
-            root = root.parent
-        return "migrations:" + _files_digest(files, root)
+        return "migrations:" + _files_digest(files, _common_root(files))
     sources = sorted(
         {
             Path(origin)
@@ -94,6 +92,32 @@ def _migration_modules() -> dict[str, str | None]:
         app.label: MigrationLoader.migrations_module(app.label)[0]
         for app in apps.get_app_configs()
     }
+
+
+def migration_files(settings_dict: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Per app with migrations: each file of its migrations package (path inside
+    the package) and a digest of its bytes. A snapshot records them, to tell later
+    that only migrations were added since (each old file still there, unchanged)."""
+    from django.db.migrations.loader import MigrationLoader
+
+    if (settings_dict.get("TEST") or {}).get("MIGRATE", True) is False:
+        return {}
+    found: dict[str, dict[str, str]] = {}
+    for app in apps.get_app_configs():
+        module_name, _explicit = MigrationLoader.migrations_module(app.label)
+        files = _package_files(module_name) if module_name else None
+        if files:
+            root = _common_root(files)
+            found[app.label] = {str(path.relative_to(root)): _digest(path.read_bytes())
+                                for path in files}
+    return found
+
+
+def _common_root(files: list[Path]) -> Path:
+    root = Path(files[0]).parent
+    while not all(root in path.parents for path in files):
+        root = root.parent
+    return root
 
 
 def _module_of(model: Any) -> Any:
@@ -127,7 +151,8 @@ def compute(alias: str, settings_dict: dict[str, Any]) -> dict[str, Any]:
         "migration_modules": _migration_modules(),
         "routers": routers,
         "auth_user_model": getattr(settings, "AUTH_USER_MODEL", None),
-        "schemaiso": getattr(settings, "SCHEMAISO", None) or {},
+        "schemaiso": {key: value for key, value in (getattr(settings, "SCHEMAISO", None) or {}).items()
+                      if key not in SNAPSHOT_ONLY_KEYS},
         "cache_tables": _cache_tables(),
     }
     return {

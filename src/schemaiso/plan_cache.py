@@ -27,14 +27,14 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
-from .clone import ClonePlan, ResetPlan
+from .clone import ClonePlan
+from .clone.plan_json import plan_from_json, plan_to_json
 
 #: Files older than this mostly belong to test databases long gone (a live one
 #: just misses once and is written again).
 MAX_AGE_SECONDS = 14 * 24 * 3600
-_FORMAT = 1
+_FORMAT = 2
 
 
 def cache_dir() -> Path:
@@ -80,7 +80,7 @@ def load(key: dict[str, str]) -> tuple[ClonePlan, str] | None:
         data = json.loads(_paths(key)[1].read_text(encoding="utf-8"))
         if data.get("key") != key:
             return None
-        return _plan_from_json(data["plan"]), str(data["signature"])
+        return plan_from_json(data["plan"]), str(data["signature"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -90,7 +90,7 @@ def store(key: dict[str, str], plan: ClonePlan, signature: str) -> None:
     prefix, path = _paths(key)
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        text = json.dumps({"key": key, "plan": _plan_to_json(plan), "signature": signature})
+        text = json.dumps({"key": key, "plan": plan_to_json(plan), "signature": signature})
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as out:
@@ -115,50 +115,3 @@ def _forget_others(kept: Path, prefix: str) -> None:
                 other.unlink()
         except OSError:
             continue
-
-
-def _plan_to_json(plan: ClonePlan) -> dict[str, Any]:
-    reset = plan.reset
-    return {
-        "template": plan.template,
-        "shared": plan.shared,
-        "table_count": plan.table_count,
-        "warnings": list(plan.warnings),
-        "steps": [[sql, sorted(locks)] for sql, locks in plan.steps],
-        "retarget": list(plan.retarget),
-        "reset": None if reset is None else {
-            "tables": list(reset.tables),
-            "with_triggers": sorted(reset.with_triggers),
-            "seeded": list(reset.seeded),
-            "copies": list(reset.copies),
-            "sequences": [list(seq) for seq in reset.sequences],
-            "matviews": [list(view) for view in reset.matviews],
-            "declined": reset.declined,
-            "source": reset.source,
-            "referenced_by": [[name, list(refs)] for name, refs in reset.referenced_by],
-        },
-    }
-
-
-def _plan_from_json(data: dict[str, Any]) -> ClonePlan:
-    """The plan back from what ``_plan_to_json`` wrote (strings stay as JSON gives them)."""
-    reset = data["reset"]
-    return ClonePlan(
-        template=str(data["template"]),
-        shared=str(data["shared"]),
-        table_count=int(data["table_count"]),
-        warnings=tuple(data["warnings"]),
-        steps=tuple((sql, frozenset(locks)) for sql, locks in data["steps"]),
-        retarget=tuple(data["retarget"]),
-        reset=None if reset is None else ResetPlan(
-            tables=tuple(reset["tables"]),
-            with_triggers=frozenset(reset["with_triggers"]),
-            seeded=tuple(reset["seeded"]),
-            copies=tuple(reset["copies"]),
-            sequences=tuple((str(n), int(v), bool(c)) for n, v, c in reset["sequences"]),
-            matviews=tuple((str(n), bool(p)) for n, p in reset["matviews"]),
-            declined=None if reset["declined"] is None else str(reset["declined"]),
-            source=str(reset["source"]),
-            referenced_by=tuple((name, tuple(refs)) for name, refs in reset["referenced_by"]),
-        ),
-    )

@@ -41,6 +41,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "used multiple times; the names given replace SCHEMAISO['SERIAL_TAGS'] for this run "
         "and are registered markers.",
     )
+    group.addoption(
+        "--no-snapshot", action="store_true", dest="schemaiso_no_snapshot",
+        help="schemaiso: neither restore the template from a snapshot nor write one in "
+        "this run (see SCHEMAISO['SNAPSHOT_DIR']).",
+    )
     parser.addini("schemaiso", type="bool", default=False,
                   help="Turn on schemaiso's plugin (one test database, a schema per worker).")
 
@@ -199,7 +204,8 @@ class SchemaIsoSession:
         from .pytest_support.run import prepare_members, setup_happened
 
         prepare_members(self.worker_id, self.worker_count,
-                        bool(self.config.getoption("schemaiso_keep_failed")))
+                        bool(self.config.getoption("schemaiso_keep_failed")),
+                        snapshots=not self.config.getoption("schemaiso_no_snapshot"))
         result = yield
         if "django_db_setup" not in fixturedef.argnames and not setup_happened() \
                 and not _is_pytest_djangos(fixturedef):

@@ -48,6 +48,8 @@ class RunOptions:
     expected_workers: int = 0
     #: ``--keep-failed-schemas``.
     keep_failed: bool = False
+    #: Snapshots of new templates are restored and written (``--no-snapshot``: off).
+    snapshots: bool = True
     #: Django's TimeKeeper (``--timing``), or None.
     time_keeper: Any = None
     #: Set under pytest: see :class:`RunMembership`.
@@ -55,7 +57,8 @@ class RunOptions:
 
     @classmethod
     def for_runner(
-        cls, *, parallel: int, serial_tests: int, keep_failed: bool, time_keeper: Any
+        cls, *, parallel: int, serial_tests: int, keep_failed: bool, time_keeper: Any,
+        snapshots: bool = True,
     ) -> RunOptions:
         """``manage.py test``: derived from ``--parallel`` (after ``build_suite``
         capped it) and the number of serial tests."""
@@ -64,17 +67,20 @@ class RunOptions:
             main_schema_early=serial_tests > 0 or parallel <= 1,
             expected_workers=parallel if parallel > 1 else 0,
             keep_failed=keep_failed,
+            snapshots=snapshots,
             time_keeper=time_keeper,
         )
 
     @classmethod
     def for_pytest(
-        cls, *, worker_id: str | None, worker_count: int, keep_failed: bool
+        cls, *, worker_id: str | None, worker_count: int, keep_failed: bool,
+        snapshots: bool = True,
     ) -> RunOptions:
         """The pytest plugin: one member of the run, worker ``gwN`` or the only process."""
         suffix = (worker_id or "")[2:]
         return cls(
             keep_failed=keep_failed,
+            snapshots=snapshots,
             membership=RunMembership(
                 worker_number=int(suffix) + 1 if worker_id and suffix.isdigit() else None,
                 concurrent_setups=max(1, worker_count),

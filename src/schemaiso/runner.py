@@ -80,14 +80,18 @@ class SchemaIsolationMixin:
         *args: Any,
         keep_failed_schemas: bool = False,
         serial_tags: list[str] | None = None,
+        no_snapshot: bool = False,
         **kwargs: Any,
     ) -> None:
         """``serial_tags`` (``--serial-tag``, repeatable) replaces
-        ``SCHEMAISO['SERIAL_TAGS']`` for this run; None keeps the setting's."""
+        ``SCHEMAISO['SERIAL_TAGS']`` for this run; None keeps the setting's.
+        ``no_snapshot`` (``--no-snapshot``) neither restores nor writes template
+        snapshots in this run."""
         super().__init__(*args, **kwargs)
         self.serial_tags = serial_tags_for_run(serial_tags)
         self.serial_tests: list[unittest.TestCase] = []
         self.keep_failed_schemas = keep_failed_schemas
+        self.no_snapshot = no_snapshot
         # A runner inside a run that isolates already (one test running another)
         # must not undo that run's isolation at its own teardown.
         self._leaves_isolation_on = activation.installed()
@@ -108,6 +112,12 @@ class SchemaIsolationMixin:
             metavar="NAME",
             help="Tests with this tag run after the parallel phase, alone. Can be used "
             "multiple times; the names given replace SCHEMAISO['SERIAL_TAGS'] for this run.",
+        )
+        parser.add_argument(
+            "--no-snapshot",
+            action="store_true",
+            help="Neither restore the template from a snapshot nor write one in this run "
+            "(see SCHEMAISO['SNAPSHOT_DIR']).",
         )
 
     def build_suite(self, test_labels: Any = None, **kwargs: Any) -> PhasedSuite:
@@ -185,6 +195,7 @@ class SchemaIsolationMixin:
         self.run_options = RunOptions.for_runner(
             parallel=self.parallel, serial_tests=len(self.serial_tests),
             keep_failed=self.keep_failed_schemas, time_keeper=self.time_keeper,
+            snapshots=not self.no_snapshot,
         )
         hand_over(self.run_options)
         try:

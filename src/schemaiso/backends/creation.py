@@ -29,6 +29,7 @@ from .caller_warnings import warnings_at_caller
 from .preflight import Preflight
 from .preparation import DatabasePreparation
 from .provisioning import Provisioner
+from .snapshots import TemplateSnapshots
 from .state import STATE_KEY, RunReport, SchemaState, get_state, names_of, new_state, use_schema
 from .teardown import Teardown
 from .template import TemplateChoice, migrations_skipped_when
@@ -49,6 +50,7 @@ class SchemaIsolationCreationMixin:
     run_report: RunReport | None = None
     _run: AliasRun | None = None
     _provisioner: Provisioner | None = None
+    _snapshots: TemplateSnapshots | None = None
     #: True once our ``_create_test_db`` ran in this ``create_test_db`` call.
     _set_up_here = False
 
@@ -71,6 +73,13 @@ class SchemaIsolationCreationMixin:
         return self._run is not None and self._run.old_database_name is not None
 
     @property
+    def snapshots(self) -> TemplateSnapshots:
+        """Snapshots of this run's new template (restore, write)."""
+        if self._snapshots is None or self._snapshots.run is not self.alias_run:
+            self._snapshots = TemplateSnapshots(self.alias_run, self.provisioner)
+        return self._snapshots
+
+    @property
     def provisioner(self) -> Provisioner:
         if self._provisioner is None or self._provisioner.run is not self.alias_run:
             self._provisioner = Provisioner(self.alias_run, Preflight(self.alias_run))
@@ -87,7 +96,8 @@ class SchemaIsolationCreationMixin:
         exactly what the stock method does."""
         self._set_up_here = False
         try:
-            with migrations_skipped_when(self._skips_migrate, self._time_migrate):
+            with migrations_skipped_when(self._skips_migrate, self._time_migrate,
+                                         self._before_migrate):
                 test_database_name: str = super().create_test_db(*args, **kwargs)  # type: ignore[misc]
             if self._set_up_here:
                 self._finish_template()
@@ -109,7 +119,14 @@ class SchemaIsolationCreationMixin:
         return self._set_up_here and alias == self.connection.alias
 
     def _skips_migrate(self, alias: str) -> bool:
-        return self._set_up_for(alias) and self.alias_run.template_is_current
+        return self._set_up_for(alias) and (
+            self.alias_run.template_is_current or self.snapshots.skips_migrate
+        )
+
+    def _before_migrate(self, alias: str) -> None:
+        """A snapshot may stand in for this ``migrate`` into a new template."""
+        if self._set_up_for(alias):
+            self.snapshots.before_migrate()
 
     def _time_migrate(self, alias: str) -> AbstractContextManager[Any]:
         """``--timing``: the ``migrate`` into this alias's template."""
@@ -170,13 +187,15 @@ class SchemaIsolationCreationMixin:
             return TemplateChoice(run).sibling_template(cursor, run.state()) is not None
 
     def _finish_template(self) -> None:
-        """After ``migrate``: extensions out of a new template, and its fingerprint."""
+        """After ``migrate``: extensions out of a new template, its fingerprint, and
+        a snapshot of it."""
         run = self.alias_run
         if not run.template_is_current:
             choice = TemplateChoice(run)
             choice.move_template_extensions()
             if run.template_stamp is not None or run.member:
                 choice.record_fingerprint()
+            self.snapshots.after_migrate()
 
     def _enter_own_schema(self) -> None:
         """Release the setup locks, then move to the main schema now, or queue it."""

@@ -60,6 +60,11 @@ class Provisioner:
             self.clone_plan = plan
         return self.clone_plan
 
+    def adopt_plan(self, plan: clone.ClonePlan, signature: str) -> None:
+        """Use ``plan`` (a restored snapshot's, for a template of its name) instead of
+        reading the template's catalog again: the restore checked the structure."""
+        self.clone_plan, self.template_signature = plan, signature
+
     def _plan_key(self) -> dict[str, str] | None:
         """The plan cache key of the shared template (a run's own template is never
         kept, so it has no stamp and is not cached)."""

@@ -35,10 +35,13 @@ from .state import SchemaState, names_of, set_state
 def migrations_skipped_when(
     skip: Callable[[str], bool],
     timed: Callable[[str], AbstractContextManager[Any]] = lambda alias: nullcontext(),
+    before_migrate: Callable[[str], None] = lambda alias: None,
 ) -> Iterator[None]:
     """Make ``call_command("migrate" | "createcachetable", database=alias)`` no-ops
-    while ``skip(alias)`` (a kept template whose fingerprint matches), and run a
-    ``migrate`` that does happen inside ``timed(alias)`` (``--timing``).
+    while ``skip(alias)`` (a kept template whose fingerprint matches, or a restored
+    snapshot), and run a ``migrate`` that does happen inside ``timed(alias)``
+    (``--timing``). ``before_migrate(alias)`` runs first, when ``migrate`` is not
+    skipped already: it may restore a snapshot, after which ``skip`` may hold.
 
     ``BaseDatabaseCreation.create_test_db`` calls both through
     ``django.core.management.call_command``, imported when it runs; everything else
@@ -53,6 +56,8 @@ def migrations_skipped_when(
 
     def call_command(command_name: Any, *args: Any, **options: Any) -> Any:
         alias = options.get("database", DEFAULT_DB_ALIAS)
+        if command_name == "migrate" and not skip(alias):
+            before_migrate(alias)
         if command_name in _SKIPPED_WITH_THE_TEMPLATE and skip(alias):
             return None
         if command_name == "migrate":

@@ -168,6 +168,8 @@ class Type(NamedTuple):
 class Collation(NamedTuple):
     oid: int
     name: str
+    #: Its pg_collation row as JSON (the columns differ between major versions).
+    settings: str
 
 
 class Comment(NamedTuple):

@@ -214,7 +214,8 @@ ORDER BY t.typname
 """
 
 COLLATIONS_SQL = f"""
-SELECT c.oid::int8, quote_ident(c.collname) FROM pg_collation c
+SELECT c.oid::int8, quote_ident(c.collname), (to_jsonb(c) - 'oid' - 'collname' - 'collnamespace' - 'collowner')::text
+FROM pg_collation c
 WHERE c.collnamespace = {NSP} AND {_not_member("pg_collation", "c")}
 ORDER BY c.collname
 """

@@ -7,21 +7,59 @@ on the template (dropping it would cascade into them).
 
 from __future__ import annotations
 
+import json
+
 from schemaiso.naming import quote_literal
 
-from .catalog import Type
+from .catalog import Collation, Type
 from .context import PlanContext
-from .text import TARGET
+from .text import TARGET, unexpected
 from .units import TABLES, TYPES, Unit
 
 
 def add_collations(ctx: PlanContext) -> None:
     for coll in ctx.catalog.collations:
-        sql = f"CREATE COLLATION {TARGET}.{coll.name} FROM {ctx.source}.{coll.name}"
+        sql = f"CREATE COLLATION {TARGET}.{coll.name} {collation_definition(coll)}"
         ctx.add(
             Unit(("coll", coll.oid), TYPES, coll.name, f"collation {coll.name}", [sql]),
             ("pg_collation", coll.oid),
         )
+
+
+_PROVIDERS = {"c": "libc", "i": "icu", "b": "builtin"}
+
+
+def collation_definition(coll: Collation) -> str:
+    """What follows ``CREATE COLLATION name``, spelled out from the catalog rather
+    than ``FROM template.name``, so the plan does not need the template (a snapshot
+    restores it on another server).
+
+    A libc collation usable with any encoding (``collencoding`` -1) exists only as a
+    copy of ``C`` or ``POSIX``: one spelled out with options gets the database's
+    encoding, so that one is copied from pg_catalog's, as it was made.
+    """
+    settings = json.loads(coll.settings)
+    provider = _PROVIDERS.get(str(settings.get("collprovider")))
+    collate, ctype = settings.get("collcollate"), settings.get("collctype")
+    if provider == "libc" and settings.get("collencoding") == -1 and collate == ctype \
+            and collate in ("C", "POSIX"):
+        return f'FROM pg_catalog."{collate}"'
+    if provider is None:
+        raise unexpected(f"cannot clone collation {coll.name}: unknown provider {settings!r}")
+    options = [f"provider = {provider}"]
+    if provider == "libc":
+        options += [f"lc_collate = {quote_literal(str(collate))}",
+                    f"lc_ctype = {quote_literal(str(ctype))}"]
+    else:
+        locale = settings.get("colllocale") or settings.get("colliculocale")
+        options.append(f"locale = {quote_literal(str(locale))}")
+    if settings.get("collicurules"):
+        options.append(f"rules = {quote_literal(str(settings['collicurules']))}")
+    if not settings.get("collisdeterministic", True):
+        options.append("deterministic = false")
+    if settings.get("collversion") is not None:
+        options.append(f"version = {quote_literal(str(settings['collversion']))}")
+    return f"({', '.join(options)})"
 
 
 def add_types(ctx: PlanContext) -> None:

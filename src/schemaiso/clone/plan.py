@@ -20,7 +20,7 @@ from .reset import ResetPlan
 from .routines import add_functions
 from .run import ClonePlan
 from .security import add_policies, add_row_security
-from .tables import add_relations, add_sequences, add_view_locks
+from .tables import add_relations, add_sequences, add_view_locks, copied_columns
 from .text import TARGET
 from .triggers import add_rules, add_triggers
 from .units import Unit, ordered
@@ -60,6 +60,10 @@ def read_template(conn: Connection, template: str, shared: str = "public") -> Cl
         steps=steps,
         reset=_reset_plan(ctx, units),
         retarget=tuple(ctx.retarget),
+        row_copies=tuple(
+            (index, ctx.relations[unit.key[1]].name, copied_columns(ctx, unit.key[1]))
+            for index, unit in enumerate(units) if unit.key[0] == "data"
+        ),
     )
 
 

@@ -41,6 +41,9 @@ class ClonePlan:
     #: Statements naming the copy's own schema (functions' SET search_path), run
     #: again after a copy is renamed (see ``retarget_script``).
     retarget: tuple[str, ...] = field(default=(), repr=False)
+    #: The steps that copy a table's rows, as (step index, table, its copied
+    #: columns), names quoted: a snapshot's restore runs ``COPY FROM`` there instead.
+    row_copies: tuple[tuple[int, str, tuple[str, ...]], ...] = field(default=(), repr=False)
 
     def retarget_script(self, target: str) -> str:
         """SQL that points what a copy says about its own schema at ``target``."""
@@ -55,22 +58,33 @@ class ClonePlan:
         ``row_security = off`` makes a policy that would hide template rows
         from the cloning role an error rather than a silently shorter copy.
         """
+        preamble = self.preamble(target)
+        return [
+            for_target(preamble + "".join(self.steps[index][0] for index in batch), target)
+            for batch in self.batches(lock_budget)
+        ]
+
+    def preamble(self, target: str) -> str:
+        """What every transaction into ``target`` starts with (see ``scripts``)."""
         ident = quote_ident(target)
-        preamble = (
+        return (
             f"SET LOCAL search_path TO {ident}, pg_catalog, {quote_ident(self.shared)};\n"
             "SET LOCAL check_function_bodies = off;\n"
             "SET LOCAL row_security = off;\n"
         )
+
+    def batches(self, lock_budget: int) -> list[list[int]]:
+        """The steps' indexes, one list per transaction (see ``scripts``)."""
         capacity = lock_budget - _BASE_LOCKS
-        batches: list[list[str]] = []
+        batches: list[list[int]] = []
         held: set[str] = set()
-        for sql, locks in self.steps:
+        for index, (_sql, locks) in enumerate(self.steps):
             if not batches or len(held) + len(locks - held) > capacity:
                 batches.append([])
                 held = set()
-            batches[-1].append(sql)
+            batches[-1].append(index)
             held |= locks
-        return [for_target(preamble + "".join(batch), target) for batch in batches]
+        return batches
 
 
 def clone_schema(

@@ -277,7 +277,7 @@ def _data(ctx: PlanContext, rel: Relation) -> Unit:
     deparsed unqualified, so the cast resolves to the target's type.
     """
     copied = [col for col in ctx.columns[rel.oid] if col.generated != "s"]
-    names = ", ".join(col.name for col in copied)
+    names = ", ".join(copied_columns(ctx, rel.oid))
     values = ", ".join(
         f"{col.name}::text::{col.type}" if col.template_typed else col.name for col in copied
     )
@@ -291,6 +291,12 @@ def _data(ctx: PlanContext, rel: Relation) -> Unit:
     unit.locks = ctx.target(rel.oid) | ctx.source_keys(rel.oid)
     unit.deps.add(("rel", rel.oid))
     return unit
+
+
+def copied_columns(ctx: PlanContext, oid: int) -> tuple[str, ...]:
+    """The columns whose values a copy of the table's rows carries (not the
+    stored generated ones, which the copy computes again), quoted."""
+    return tuple(col.name for col in ctx.columns[oid] if col.generated != "s")
 
 
 def _view(ctx: PlanContext, rel: Relation) -> Unit:

@@ -30,7 +30,8 @@ from .membership import finish_run, leave_run
 
 
 def prepare_members(
-    worker_id: str | None, worker_count: int, keep_failed_schemas: bool
+    worker_id: str | None, worker_count: int, keep_failed_schemas: bool, *,
+    snapshots: bool = True,
 ) -> None:
     """Before ``setup_databases``: make every alias's creation a member of the run
     and give the worker one test database name for all workers.
@@ -41,6 +42,7 @@ def prepare_members(
     activation.install()
     hand_over(RunOptions.for_pytest(
         worker_id=worker_id, worker_count=worker_count, keep_failed=keep_failed_schemas,
+        snapshots=snapshots,
     ))
     if not worker_id:
         return

@@ -1,0 +1,135 @@
+"""Reading what a snapshot holds from a freshly migrated template.
+
+The structure is the clone plan (its DDL already names the target by a
+placeholder, and carries the sequence values); the rows are each table's
+``COPY ... TO STDOUT`` text, read in one repeatable-read transaction. What a
+snapshot cannot hold is refused before anything is written: objects ``migrate``
+made outside the template (a collation or type created with an explicit schema,
+found by comparing the database before and after ``migrate``), extensions outside
+the shared schema, definitions that name the template itself.
+"""
+
+from __future__ import annotations
+
+import io
+from contextlib import closing
+from typing import Any
+
+from ..clone import ClonePlan
+from ..clone.dbapi import rollback
+from ..markers import MARKER_PREFIX
+from ..naming import quote_ident, quote_literal
+
+#: Objects in a schema that is neither a system schema nor one of schemaiso's
+#: (marked) schemas, the shared schema included: what ``migrate`` may have put
+#: there, as "kind schema.name". Extension members are not counted.
+_OUTSIDE_OBJECTS_SQL = """
+WITH ns AS (
+    SELECT oid, nspname FROM pg_namespace
+    WHERE (nspname = {shared}
+           OR coalesce(obj_description(oid, 'pg_namespace'), '') NOT LIKE {marker})
+      AND nspname NOT IN ('pg_catalog', 'information_schema')
+      AND nspname NOT LIKE 'pg\\_toast%%' AND nspname NOT LIKE 'pg\\_temp\\_%%'
+),
+objects AS (
+    SELECT 'pg_class'::regclass AS cat, c.oid, 'relation' AS kind, c.relnamespace AS nsp, c.relname::text AS name
+      FROM pg_class c WHERE c.relkind NOT IN ('i', 'I', 't')
+    UNION ALL
+    SELECT 'pg_type'::regclass, t.oid, 'type', t.typnamespace, t.typname::text FROM pg_type t
+     WHERE t.typrelid = 0 AND NOT EXISTS (SELECT FROM pg_type e WHERE e.typarray = t.oid)
+    UNION ALL
+    SELECT 'pg_proc'::regclass, p.oid, 'function', p.pronamespace,
+           p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' FROM pg_proc p
+    UNION ALL
+    SELECT 'pg_collation'::regclass, o.oid, 'collation', o.collnamespace, o.collname::text FROM pg_collation o
+    UNION ALL
+    SELECT 'pg_operator'::regclass, o.oid, 'operator', o.oprnamespace, o.oprname::text FROM pg_operator o
+    UNION ALL
+    SELECT 'pg_ts_config'::regclass, o.oid, 'text search configuration', o.cfgnamespace, o.cfgname::text FROM pg_ts_config o
+    UNION ALL
+    SELECT 'pg_ts_dict'::regclass, o.oid, 'text search dictionary', o.dictnamespace, o.dictname::text FROM pg_ts_dict o
+    UNION ALL
+    SELECT 'pg_conversion'::regclass, o.oid, 'conversion', o.connamespace, o.conname::text FROM pg_conversion o
+)
+SELECT o.kind || ' ' || quote_ident(ns.nspname) || '.' || o.name
+  FROM objects o JOIN ns ON ns.oid = o.nsp
+ WHERE NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = o.cat AND d.objid = o.oid
+                   AND d.deptype = 'e')
+UNION ALL
+SELECT 'schema ' || quote_ident(nspname) FROM ns WHERE nspname <> {shared}
+"""
+
+
+def outside_objects(conn: Any, shared: str) -> set[str]:
+    """What lives outside schemaiso's schemas now (see ``_OUTSIDE_OBJECTS_SQL``)."""
+    sql = _OUTSIDE_OBJECTS_SQL.format(shared=quote_literal(shared),
+                                      marker=quote_literal(MARKER_PREFIX + "%"))
+    with closing(conn.cursor()) as cur:
+        cur.execute(sql)
+        return {str(row[0]) for row in cur.fetchall()}
+
+
+def extensions(conn: Any) -> list[list[str]]:
+    """Every extension of the database: [name, version, schema]."""
+    with closing(conn.cursor()) as cur:
+        cur.execute(
+            "SELECT e.extname, e.extversion, n.nspname FROM pg_extension e "
+            "JOIN pg_namespace n ON n.oid = e.extnamespace ORDER BY e.extname"
+        )
+        return [[str(name), str(version), str(schema)] for name, version, schema in cur.fetchall()]
+
+
+def refusal(plan: ClonePlan, found_outside: set[str], exts: list[list[str]]) -> str | None:
+    """Why this template cannot be a snapshot, or None."""
+    if found_outside:
+        shown = ", ".join(sorted(found_outside)[:5]) + (", ..." if len(found_outside) > 5 else "")
+        return (f"migrate created {len(found_outside)} object(s) outside the template, which a "
+                f"snapshot cannot hold: {shown}")
+    elsewhere = [name for name, _version, schema in exts
+                 if schema not in (plan.shared, "pg_catalog")]
+    if elsewhere:
+        return (f"extension(s) {', '.join(elsewhere)} live outside the shared schema "
+                f"'{plan.shared}'")
+    if plan.warnings:
+        return f"the template's definitions name the template itself ({plan.warnings[0]})"
+    return None
+
+
+def rows(conn: Any, plan: ClonePlan) -> list[tuple[int, bytes]]:
+    """Each table's rows as COPY text, by the plan step that copies them."""
+    source = quote_ident(plan.template)
+    found: list[tuple[int, bytes]] = []
+    with closing(conn.cursor()) as cur:
+        cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
+                    "SET LOCAL row_security = off; SET LOCAL client_encoding = 'UTF8'")
+        try:
+            for step, table, columns in plan.row_copies:
+                listed = f" ({', '.join(columns)})" if columns else ""
+                found.append((step, copy_out(cur, f"COPY {source}.{table}{listed} TO STDOUT")))
+            cur.execute("COMMIT")
+        except BaseException:
+            rollback(cur)
+            raise
+    return found
+
+
+def copy_out(cur: Any, sql: str) -> bytes:
+    """A ``COPY ... TO STDOUT``'s data, with psycopg 3 or psycopg2."""
+    if hasattr(cur, "copy"):
+        data = bytearray()
+        with cur.copy(sql) as copy:
+            for chunk in copy:
+                data += chunk
+        return bytes(data)
+    out = io.BytesIO()
+    cur.copy_expert(sql, out)
+    return out.getvalue()
+
+
+def copy_in(cur: Any, sql: str, data: bytes) -> None:
+    """A ``COPY ... FROM STDIN`` of ``data``, with psycopg 3 or psycopg2."""
+    if hasattr(cur, "copy"):
+        with cur.copy(sql) as copy:
+            copy.write(data)
+        return
+    cur.copy_expert(sql, io.BytesIO(data))
