@@ -134,6 +134,10 @@ class Project:
         return with_database(server_url(), self.name)
 
     @property
+    def snapshot_dir(self) -> Path:
+        return self.tmp_path / "snapshots"
+
+    @property
     def test_databases(self) -> list[str]:
         return [f"test_{self.name}", f"test_{self.name}_reports"]
 
@@ -144,6 +148,9 @@ class Project:
             if not k.startswith(("TESTPROJECT_", "SCHEMAISO_", "DJANGO_SETTINGS_MODULE"))
         }
         env.update(DATABASE_URL=self.url, PYTHONUNBUFFERED="1")
+        # Snapshots are on by default, as for users, in a directory of this test's
+        # own: every cold run writes one, and none leaks from test to test.
+        env["SCHEMAISO_SNAPSHOT_DIR"] = str(self.snapshot_dir)
         env["PYTHONPATH"] = os.pathsep.join(
             [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]
         )

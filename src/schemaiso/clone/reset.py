@@ -117,7 +117,10 @@ def structure_signature(conn: Connection, schema: str) -> str:
         SELECT 'idx ' || r.relname || ' ' || i.indisunique || ' ' || i.indisvalid
         FROM rels r JOIN pg_index i ON i.indexrelid = r.oid
         UNION ALL
-        SELECT 'fn ' || proname || '(' || pg_get_function_identity_arguments(p.oid) || ') '
+        -- Arguments of the schema's own types print qualified by its name.
+        SELECT 'fn ' || proname || '('
+               || replace(pg_get_function_identity_arguments(p.oid), (SELECT nspname FROM ns) || '.', '')
+               || ') '
                || md5(coalesce(prosrc, ''))
         FROM pg_proc p, ns WHERE pronamespace = ns.oid
         UNION ALL

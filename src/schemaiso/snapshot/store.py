@@ -125,11 +125,15 @@ def touch(path: Path) -> None:
         pass
 
 
-def prune(directory: Path, keep: int) -> list[Path]:
-    """Remove all but the newest ``keep`` snapshots, and writers' stale temporary
-    files; return what was removed."""
+def prune(directory: Path, keep: int, *, unreadable: bool = False) -> list[Path]:
+    """Remove all but the newest ``keep`` snapshots (with ``unreadable``, every file
+    that cannot be read too), and writers' stale temporary files; return what was
+    removed."""
     removed = []
-    for entry in listing(directory)[keep:]:
+    entries = listing(directory)
+    readable = [entry for entry in entries if entry.manifest is not None]
+    doomed = readable[keep:] + ([e for e in entries if e.manifest is None] if unreadable else [])
+    for entry in doomed:
         try:
             entry.path.unlink()
             removed.append(entry.path)

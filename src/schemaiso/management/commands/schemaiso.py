@@ -1,8 +1,9 @@
-"""``manage.py schemaiso list`` and ``manage.py schemaiso prune``.
+"""``manage.py schemaiso list``, ``prune`` and ``snapshots``.
 
 Needs ``"schemaiso"`` in ``INSTALLED_APPS`` (only for this command; the runner
-works without it). Looks at the test database of every PostgreSQL alias (or of
-``--database``), on the server the alias points at.
+works without it). ``list`` and ``prune`` look at the test database of every
+PostgreSQL alias (or of ``--database``), on the server the alias points at;
+``snapshots`` looks at the snapshot directory (snapshot/store.py).
 """
 
 from __future__ import annotations
@@ -85,10 +86,24 @@ class Command(BaseCommand):
         )
         prune.add_argument("--dry-run", action="store_true",
                            help="only show what would be dropped")
-        for each in (listing, prune):
+        snapshots = sub.add_parser(
+            "snapshots", help="list the template snapshots in the snapshot directory")
+        snapshots.add_argument(
+            "--prune", action="store_true",
+            help="remove all but the newest SCHEMAISO['SNAPSHOT_KEEP'] snapshots (or --keep), "
+            "and every file that cannot be read")
+        snapshots.add_argument("--keep", type=int, metavar="N",
+                               help="with --prune: how many snapshots to keep")
+        for each in (listing, prune, snapshots):
             _accept_common_options(parser, each)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["action"] == "snapshots":
+            from ._snapshots import handle_snapshots
+
+            handle_snapshots(self.stdout.write, options.get("database"),
+                             prune=options["prune"], keep=options["keep"])
+            return
         for alias, name, raw in self._test_databases(options.get("database")):
             try:
                 if options["action"] == "list":
