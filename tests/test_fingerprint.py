@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
+import pytest
 from django.db import connection
 from django.test import override_settings
 
 from schemaiso import fingerprint
+from schemaiso.errors import SchemaIsoError
 
 
 def current() -> dict:
@@ -76,3 +79,32 @@ def test_an_object_in_migration_modules_gives_the_same_fingerprint_every_run() -
     # ... and it is not the fingerprint of the same apps with their migrations.
     assert fingerprint.differences(first, current())
     assert first["apps"]["contenttypes"].startswith("models:")
+
+
+def test_fingerprint_extra_adds_the_files_data_migrations_read(tmp_path: Path) -> None:
+    (tmp_path / "seed").mkdir()
+    (tmp_path / "seed" / "countries.csv").write_text("de,Germany\n")
+    (tmp_path / "helpers.py").write_text("RATE = 1\n")
+    extra = {"FINGERPRINT_EXTRA": ["seed", "*.py"]}
+    with override_settings(BASE_DIR=tmp_path, SCHEMAISO=extra):
+        first = current()
+        assert current() == first and first["extra"]
+        (tmp_path / "helpers.py").write_text("RATE = 2\n")
+        changed = current()
+    assert changed["extra"] != first["extra"]
+    assert fingerprint.differences(first, changed) == [
+        "files named in SCHEMAISO['FINGERPRINT_EXTRA'] changed"
+    ]
+    assert "extra" not in current()  # nothing named: as before the setting existed
+
+
+def test_snapshot_settings_do_not_change_it() -> None:
+    before = current()
+    with override_settings(SCHEMAISO={"SNAPSHOT_DIR": None, "SNAPSHOT_KEEP": 3}):
+        assert current() == before
+
+
+def test_a_fingerprint_extra_entry_that_matches_nothing_is_an_error(tmp_path: Path) -> None:
+    with override_settings(BASE_DIR=tmp_path, SCHEMAISO={"FINGERPRINT_EXTRA": ["nope/*.csv"]}):
+        with pytest.raises(SchemaIsoError, match=r"FINGERPRINT_EXTRA'\] entry 'nope/\*.csv' matches no file"):
+            current()

@@ -21,6 +21,7 @@ from django.conf import settings
 
 from . import __version__
 from .conf import SNAPSHOT_ONLY_KEYS
+from .errors import SchemaIsoError
 
 #: The ``TEST`` keys of a database that change what ``migrate`` creates.
 _TEST_KEYS = ("MIGRATE", "CHARSET", "COLLATION", "TEMPLATE")
@@ -138,6 +139,47 @@ def _cache_tables() -> list[str]:
     return sorted(tables)
 
 
+def extra_files_digest(entries: Any) -> str | None:
+    """``SCHEMAISO["FINGERPRINT_EXTRA"]``: what data migrations read beyond their own
+    files. Each string is a file, a directory (every file under it) or a glob, relative
+    to ``settings.BASE_DIR`` when the project sets it, else to the working directory;
+    their bytes count. Other values (a dict of settings, say) count as they are, being
+    part of the ``SCHEMAISO`` setting."""
+    if not entries:
+        return None
+    if isinstance(entries, (str, bytes)) or not isinstance(entries, (list, tuple)):
+        raise SchemaIsoError(
+            "schemaiso: SCHEMAISO['FINGERPRINT_EXTRA'] must be a list of paths (files, "
+            f"directories or globs) and values, not {entries!r}."
+        )
+    base = Path(getattr(settings, "BASE_DIR", None) or Path.cwd())
+    files: set[Path] = set()
+    for entry in entries:
+        if isinstance(entry, str):
+            files.update(_matching_files(base, entry))
+    hasher = hashlib.sha256()
+    for path in sorted(files):
+        # Named relative to the base, so the digest is the same in every checkout.
+        name = str(path.relative_to(base)) if base in path.parents else path.name
+        hasher.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return hasher.hexdigest()[:_DIGEST_CHARS]
+
+
+def _matching_files(base: Path, entry: str) -> list[Path]:
+    path = Path(entry).expanduser()
+    path = path if path.is_absolute() else base / path
+    found = [p for p in sorted(Path(path.anchor).glob(str(path.relative_to(path.anchor))))]
+    files = [f for p in found for f in ([p] if p.is_file() else sorted(p.rglob("*")))
+             if f.is_file() and "__pycache__" not in f.parts]
+    if not files:
+        raise SchemaIsoError(
+            f"schemaiso: SCHEMAISO['FINGERPRINT_EXTRA'] entry {entry!r} matches no file "
+            f"(looked for {path}; relative paths start at settings.BASE_DIR, else the "
+            "working directory). Fix the path or remove the entry."
+        )
+    return files
+
+
 def compute(alias: str, settings_dict: dict[str, Any]) -> dict[str, Any]:
     """The fingerprint of ``alias``'s migrated state: a small JSON-able dict."""
     test = settings_dict.get("TEST") or {}
@@ -160,6 +202,8 @@ def compute(alias: str, settings_dict: dict[str, Any]) -> dict[str, Any]:
         "schemaiso": __version__,
         "settings": _digest(json.dumps(config, sort_keys=True, default=repr)),
         "apps": {app.label: _app_part(app, migrate) for app in apps.get_app_configs()},
+        **({"extra": extra} if (extra := extra_files_digest(
+            (getattr(settings, "SCHEMAISO", None) or {}).get("FINGERPRINT_EXTRA"))) else {}),
     }
 
 
@@ -175,6 +219,8 @@ def differences(kept: Any, current: dict[str, Any]) -> list[str]:
     for key, label in (("django", "Django"), ("schemaiso", "schemaiso")):
         if kept.get(key) != current[key]:
             found.append(f"{label} {kept.get(key)} -> {current[key]}")
+    if kept.get("extra") != current.get("extra"):
+        found.append("files named in SCHEMAISO['FINGERPRINT_EXTRA'] changed")
     if kept.get("settings") != current["settings"]:
         found.append(
             "settings changed (INSTALLED_APPS, MIGRATION_MODULES, DATABASE_ROUTERS, "

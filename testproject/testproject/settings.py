@@ -18,6 +18,9 @@ Environment:
     TESTPROJECT_EVOLVING a directory holding an "evolving_migrations" package:
                          installs the "evolving" app with those migrations (tests
                          change them between --keepdb runs)
+    TESTPROJECT_SHARED_OBJECTS  "1" installs the "sharedobjects" app, whose migration
+                         creates a collation, an enum and a function in the shared
+                         schema (explicitly, as NetBox does), which snapshots must carry
     TESTPROJECT_WITHOUT_EXTENSIONS  "1" leaves out the apps whose tables need an
                          extension (library: hstore; shop), for pytest-django's
                          --no-migrations, which creates tables without migrations
@@ -103,6 +106,8 @@ if os.environ.get("TESTPROJECT_GIS") == "1":
     INSTALLED_APPS += ["django.contrib.gis", "places"]
 if int(os.environ.get("TESTPROJECT_WIDE_TABLES", "0")):
     INSTALLED_APPS.append("wide")
+if os.environ.get("TESTPROJECT_SHARED_OBJECTS") == "1":
+    INSTALLED_APPS.append("sharedobjects")
 if os.environ.get("TESTPROJECT_DB_CACHE"):
     INSTALLED_APPS.append("dbcache")
     CACHES = {

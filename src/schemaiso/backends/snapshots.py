@@ -20,7 +20,7 @@ from typing import Any
 from .. import cleanup, clone, fingerprint
 from ..clone.plan_json import plan_from_json, plan_to_json
 from ..conf import get_config
-from ..errors import SchemaIsoError, first_line
+from ..errors import CloneError, SchemaIsoError, first_line
 from ..markers import schema_comment, set_marker_sql
 from ..naming import quote_ident
 from ..snapshot import capture, fileformat, manifest, restore, store
@@ -43,7 +43,7 @@ class TemplateSnapshots:
         self._restore_seconds = 0.0
         self._migrations_before = 0
         self._why_none = ""
-        self._outside_before: set[str] = set()
+        self._outside_before: set[capture.Outside] = set()
         self._facts: manifest.RunFacts | None = None
 
     @property
@@ -108,6 +108,10 @@ class TemplateSnapshots:
                         f"'{state['shared']}'")
             restore.ensure_extensions(raw, contents.manifest["extensions"], state["shared"])
             budget = clone.server_lock_budget(raw, self.run.options.concurrent_setups)
+            if contents.shared_objects is not None:
+                restore.restore_shared_objects(
+                    raw, plan_from_json(contents.shared_objects),
+                    list(contents.manifest["shared_objects"]), state["shared"], lock_budget=budget)
             restore.restore(raw, contents, plan, template, lock_budget=budget)
             restore.check_structure(raw, template, contents.manifest.get("signature"))
         except Exception as exc:  # noqa: BLE001 - any failure means: migrate instead
@@ -142,9 +146,16 @@ class TemplateSnapshots:
         raw = self.run.raw_connection()
         started = time.monotonic()
         plan = self.provisioner.plan(raw)
-        outside = capture.outside_objects(raw, state["shared"]) - self._outside_before
+        outside = capture.made_by_migrate(capture.outside_objects(raw, state["shared"]),
+                                          self._outside_before, state["shared"])
         extensions = capture.extensions(raw)
         refused = capture.refusal(plan, outside, extensions)
+        shared_plan = None
+        if refused is None:
+            try:
+                shared_plan = capture.shared_objects_plan(raw, outside, state["shared"])
+            except CloneError as exc:
+                refused = f"what migrate put into the shared schema cannot be captured: {first_line(exc)}"
         if refused is not None:
             self._say_after(f"no snapshot written: {refused}")
             return
@@ -156,10 +167,12 @@ class TemplateSnapshots:
             signature=self.provisioner.template_signature
             or clone.structure_signature(raw, state["template"]),
             row_bytes=sum(len(data) for _step, data in rows),
+            shared_objects=sorted(capture.describe(item) for item in outside),
         )
         path = self.directory / facts.key
         try:
-            size = fileformat.write(path, written, plan_to_json(plan), rows)
+            size = fileformat.write(path, written, plan_to_json(plan), rows,
+                                    None if shared_plan is None else plan_to_json(shared_plan))
             store.prune(self.directory, self.keep)
         except OSError as exc:
             self._say_after(f"no snapshot written: {path}: {exc.strerror or exc}", warn=True)

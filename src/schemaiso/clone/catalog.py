@@ -244,7 +244,10 @@ def _read(cur: Cursor, template: str, shared: str) -> Catalog:
         cur.execute(sql.replace(q.NSP, str(nsp)))
         return cur.fetchall()
 
-    _reject_unsupported(template, shared, rows(q.UNSUPPORTED_SQL))
+    unsupported = rows(q.UNSUPPORTED_SQL)
+    if template == shared:  # reading the shared schema itself: its extensions belong there
+        unsupported = [row for row in unsupported if row[0] != q.EXTENSION_IN_TEMPLATE]
+    _reject_unsupported(template, shared, unsupported)
     sequences = [SequenceRow(*row) for row in rows(q.SEQUENCES_SQL)]
     relations = [Relation(*row) for row in rows(q.RELATIONS_SQL)]
     return Catalog(

@@ -39,6 +39,8 @@ _REFUSED_KINDS_SQL = "".join(
     for kind, catalog, prefix in _REFUSED_KINDS
 )
 
+EXTENSION_IN_TEMPLATE = "extension installed in the template schema"
+
 UNSUPPORTED_SQL = f"""
 SELECT 'foreign table', relname::text FROM pg_class c
  WHERE relnamespace = {NSP} AND relkind = 'f'
@@ -63,7 +65,7 @@ UNION ALL SELECT CASE typtype WHEN 'r' THEN 'range type' WHEN 'm' THEN 'multiran
   WHEN 'p' THEN 'pseudo-type' ELSE 'base type' END, typname::text FROM pg_type c
  WHERE typnamespace = {NSP} AND typtype IN ('b', 'r', 'm', 'p') AND {_not_member("pg_type", "c")}
   AND NOT EXISTS (SELECT FROM pg_type e WHERE e.oid = c.typelem AND e.typarray = c.oid)
-{_REFUSED_KINDS_SQL}UNION ALL SELECT 'extension installed in the template schema', extname::text FROM pg_extension
+{_REFUSED_KINDS_SQL}UNION ALL SELECT '{EXTENSION_IN_TEMPLATE}', extname::text FROM pg_extension
  WHERE extnamespace = {NSP}
 """
 

@@ -15,7 +15,7 @@ import io
 from contextlib import closing
 from typing import Any
 
-from ..clone import ClonePlan
+from ..clone import ClonePlan, read_template
 from ..clone.dbapi import rollback
 from ..markers import MARKER_PREFIX
 from ..naming import quote_ident, quote_literal
@@ -35,7 +35,10 @@ objects AS (
     SELECT 'pg_class'::regclass AS cat, c.oid, 'relation' AS kind, c.relnamespace AS nsp, c.relname::text AS name
       FROM pg_class c WHERE c.relkind NOT IN ('i', 'I', 't')
     UNION ALL
-    SELECT 'pg_type'::regclass, t.oid, 'type', t.typnamespace, t.typname::text FROM pg_type t
+    SELECT 'pg_type'::regclass, t.oid,
+           CASE t.typtype WHEN 'e' THEN 'enum' WHEN 'd' THEN 'domain' WHEN 'r' THEN 'range type'
+                          WHEN 'm' THEN 'multirange type' ELSE 'type' END,
+           t.typnamespace, t.typname::text FROM pg_type t
      WHERE t.typrelid = 0 AND NOT EXISTS (SELECT FROM pg_type e WHERE e.typarray = t.oid)
     UNION ALL
     SELECT 'pg_proc'::regclass, p.oid, 'function', p.pronamespace,
@@ -51,22 +54,41 @@ objects AS (
     UNION ALL
     SELECT 'pg_conversion'::regclass, o.oid, 'conversion', o.connamespace, o.conname::text FROM pg_conversion o
 )
-SELECT o.kind || ' ' || quote_ident(ns.nspname) || '.' || o.name
+SELECT o.kind, ns.nspname::text, o.name
   FROM objects o JOIN ns ON ns.oid = o.nsp
  WHERE NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = o.cat AND d.objid = o.oid
                    AND d.deptype = 'e')
 UNION ALL
-SELECT 'schema ' || quote_ident(nspname) FROM ns WHERE nspname <> {shared}
+SELECT 'schema', nspname::text, '' FROM ns WHERE nspname <> {shared}
 """
 
+#: What a snapshot can carry from the shared schema: the kinds of object the clone
+#: engine recreates from the catalog (relations there are refused by every run).
+CAPTURED_KINDS = frozenset({"enum", "domain", "function", "collation"})
 
-def outside_objects(conn: Any, shared: str) -> set[str]:
+Outside = tuple[str, str, str]  # (kind, schema, name)
+
+
+def outside_objects(conn: Any, shared: str) -> set[Outside]:
     """What lives outside schemaiso's schemas now (see ``_OUTSIDE_OBJECTS_SQL``)."""
     sql = _OUTSIDE_OBJECTS_SQL.format(shared=quote_literal(shared),
                                       marker=quote_literal(MARKER_PREFIX + "%"))
     with closing(conn.cursor()) as cur:
         cur.execute(sql)
-        return {str(row[0]) for row in cur.fetchall()}
+        return {(str(kind), str(schema), str(name)) for kind, schema, name in cur.fetchall()}
+
+
+def made_by_migrate(now: set[Outside], before: set[Outside], shared: str) -> set[Outside]:
+    """The objects outside the template that ``migrate`` made: everything in the
+    shared schema that is not an extension's (it holds extensions and nothing else,
+    so the rest came from migrations, maybe an earlier run's), and whatever appeared
+    elsewhere while it ran."""
+    return {item for item in now if item[1] == shared or item not in before}
+
+
+def describe(item: Outside) -> str:
+    kind, schema, name = item
+    return f"{kind} {quote_ident(schema)}" + (f".{name}" if name else "")
 
 
 def extensions(conn: Any) -> list[list[str]]:
@@ -79,12 +101,15 @@ def extensions(conn: Any) -> list[list[str]]:
         return [[str(name), str(version), str(schema)] for name, version, schema in cur.fetchall()]
 
 
-def refusal(plan: ClonePlan, found_outside: set[str], exts: list[list[str]]) -> str | None:
+def refusal(plan: ClonePlan, found_outside: set[Outside], exts: list[list[str]]) -> str | None:
     """Why this template cannot be a snapshot, or None."""
-    if found_outside:
-        shown = ", ".join(sorted(found_outside)[:5]) + (", ..." if len(found_outside) > 5 else "")
-        return (f"migrate created {len(found_outside)} object(s) outside the template, which a "
-                f"snapshot cannot hold: {shown}")
+    uncaptured = sorted(describe(item) for item in found_outside
+                        if item[1] != plan.shared or item[0] not in CAPTURED_KINDS)
+    if uncaptured:
+        shown = ", ".join(uncaptured[:5]) + (", ..." if len(uncaptured) > 5 else "")
+        return (f"migrate created {len(uncaptured)} object(s) outside the template that a "
+                f"snapshot cannot hold (only enums, domains, functions and collations in the shared "
+                f"schema '{plan.shared}'): {shown}")
     elsewhere = [name for name, _version, schema in exts
                  if schema not in (plan.shared, "pg_catalog")]
     if elsewhere:
@@ -93,6 +118,14 @@ def refusal(plan: ClonePlan, found_outside: set[str], exts: list[list[str]]) -> 
     if plan.warnings:
         return f"the template's definitions name the template itself ({plan.warnings[0]})"
     return None
+
+
+def shared_objects_plan(conn: Any, found_outside: set[Outside], shared: str) -> ClonePlan | None:
+    """The clone plan of what ``migrate`` put into the shared schema (read from it,
+    extensions' members left out), or None when it put nothing there."""
+    if not any(item[1] == shared for item in found_outside):
+        return None
+    return read_template(conn, shared, shared)
 
 
 def rows(conn: Any, plan: ClonePlan) -> list[tuple[int, bytes]]:

@@ -51,10 +51,13 @@ class SnapshotContents:
     plan: dict[str, Any]
     #: COPY text of each table with rows, by the plan step that copies it.
     rows: dict[int, bytes]
+    #: The plan of the objects ``migrate`` put into the shared schema, if any.
+    shared_objects: dict[str, Any] | None = None
 
 
 def write(
-    path: Path, manifest: dict[str, Any], plan: dict[str, Any], rows: Iterable[tuple[int, bytes]]
+    path: Path, manifest: dict[str, Any], plan: dict[str, Any], rows: Iterable[tuple[int, bytes]],
+    shared_objects: dict[str, Any] | None = None,
 ) -> int:
     """Write the snapshot atomically (temporary file, fsync, rename); return its size."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -71,6 +74,8 @@ def write(
             put(MAGIC + b" %d\n" % FORMAT)
             _put_section(put, b"manifest", json.dumps(manifest, sort_keys=True).encode())
             _put_section(put, b"plan", json.dumps(plan).encode())
+            if shared_objects is not None:
+                _put_section(put, b"shared", json.dumps(shared_objects).encode())
             for step, data in rows:
                 _put_section(put, b"rows %d" % step, data)
             out.write(b"end " + digest.hexdigest().encode() + b"\n")
@@ -111,6 +116,7 @@ def read(path: Path) -> SnapshotContents:
             _read_magic(stream, digest)
             manifest: dict[str, Any] | None = None
             plan: dict[str, Any] | None = None
+            shared: dict[str, Any] | None = None
             rows: dict[int, bytes] = {}
             while True:
                 line = stream.readline(200)
@@ -125,15 +131,19 @@ def read(path: Path) -> SnapshotContents:
                     manifest = _json(data, "manifest")
                 elif kind == b"plan":
                     plan = _json(data, "plan")
+                elif kind == b"shared":
+                    shared = _json(data, "shared objects")
                 elif kind.startswith(b"rows ") and kind[5:].isdigit():
                     rows[int(kind[5:])] = data
                 else:
                     raise SnapshotFileError(f"it has an unknown section {kind[:40]!r}")
-    except (OSError, EOFError, zlib.error) as exc:
+    except EOFError as exc:
+        raise SnapshotFileError(f"it ends early: truncated? ({exc})") from exc
+    except (OSError, zlib.error) as exc:
         raise SnapshotFileError(f"it cannot be read whole ({exc})") from exc
     if manifest is None or plan is None:
         raise SnapshotFileError("it lacks its manifest or its plan")
-    return SnapshotContents(manifest, plan, rows)
+    return SnapshotContents(manifest, plan, rows, shared)
 
 
 def _read_magic(stream: gzip.GzipFile, digest: Any) -> None:
@@ -156,13 +166,13 @@ def _read_section(stream: gzip.GzipFile, digest: Any) -> tuple[bytes, bytes]:
 
 def _section_body(stream: gzip.GzipFile, header: bytes, digest: Any) -> tuple[bytes, bytes]:
     if not header.endswith(b"\n"):
-        raise SnapshotFileError("it ends in the middle of a section (truncated?)")
+        raise SnapshotFileError("it ends early, in the middle of a section: truncated?")
     kind, _, length = header[:-1].rpartition(b" ")
     if not kind or not length.isdigit() or int(length) > _MAX_SECTION:
         raise SnapshotFileError(f"it has a malformed section header {header[:60]!r}")
     data = stream.read(int(length))
     if len(data) != int(length):
-        raise SnapshotFileError("it ends in the middle of a section (truncated?)")
+        raise SnapshotFileError("it ends early, in the middle of a section: truncated?")
     if digest is not None:
         digest.update(header)
         digest.update(data)

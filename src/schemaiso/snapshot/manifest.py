@@ -60,6 +60,8 @@ def short_id(manifest: dict[str, Any]) -> str:
 
 def fit(manifest: dict[str, Any], facts: RunFacts) -> tuple[str | None, str]:
     """("exact" | "incremental" | None, why not) for a snapshot's manifest."""
+    if manifest.get("alias") != facts.alias:
+        return None, f"made for alias '{manifest.get('alias')}'"
     if manifest.get("postgresql") != facts.postgresql:
         return None, f"made on PostgreSQL {manifest.get('postgresql')}, this server is {facts.postgresql}"
     kept = manifest.get("fingerprint")

@@ -3,7 +3,8 @@
 The plan's DDL runs as a clone's does (same order, same transactions sized to the
 lock table), except that each step that would copy a table's rows from the
 template runs ``COPY ... FROM STDIN`` with the snapshot's rows instead. Missing
-extensions are created in the shared schema first, at the snapshot's versions.
+extensions are created in the shared schema first, at the snapshot's versions,
+then what ``migrate`` put into the shared schema.
 The result is checked: the restored template's structure signature must be the
 one the snapshot recorded, or the restore counts as failed.
 """
@@ -14,11 +15,11 @@ from contextlib import closing
 from typing import Any
 
 from ..backends.extensions import EXTENSION_LOCK
-from ..clone import ClonePlan, structure_signature
+from ..clone import ClonePlan, clone_schema, structure_signature
 from ..clone.dbapi import rollback
 from ..clone.text import for_target
 from ..naming import quote_ident, quote_literal
-from .capture import copy_in
+from .capture import copy_in, describe, outside_objects
 from .fileformat import SnapshotContents
 
 
@@ -54,6 +55,24 @@ def _extension_version(cur: Any, name: str) -> str | None:
     cur.execute("SELECT extversion FROM pg_extension WHERE extname = %s", [name])
     found = cur.fetchall()
     return str(found[0][0]) if found else None
+
+
+def restore_shared_objects(
+    conn: Any, plan: ClonePlan, recorded: list[str], shared: str, *, lock_budget: int
+) -> None:
+    """Recreate in the shared schema what ``migrate`` made there (a collation, enum,
+    domain or function created with an explicit schema): all of it, or nothing when
+    it is all there already (a kept test database); some of it is an error."""
+    present = {describe(item) for item in outside_objects(conn, shared) if item[1] == shared}
+    there = sorted(set(recorded) & present)
+    if there == sorted(recorded):
+        return
+    if there:
+        raise RestoreError(
+            f"the shared schema '{shared}' holds some of the snapshot's objects already "
+            f"({', '.join(there[:3])}) but not all"
+        )
+    clone_schema(conn, plan, shared, lock_budget=lock_budget)
 
 
 def restore(
