@@ -17,6 +17,14 @@ below 1 means schemaiso is faster).
 reuses it (stock Django re-runs ``migrate`` and reuses its clones; schemaiso skips
 ``migrate`` while the template's fingerprint matches).
 
+``--snapshot`` measures a CI job whose cache step brought a schemaiso snapshot
+back: schemaiso first runs once, untimed, writing a snapshot of the migrated
+template into a scratch directory, and every timed schemaiso run starts on a fresh
+test database (no kept template) and restores that snapshot instead of migrating.
+Stock Django has no such cache and migrates, as in the default mode. Without
+``--snapshot`` every schemaiso run gets an empty snapshot directory of its own:
+it writes a snapshot (the default, so its cost counts) and never restores one.
+
 ``--pytest`` runs the same suite with ``pytest -n N`` (pytest-django, pytest-xdist)
 instead: plain pytest-django ("stock", one database per worker), then with
 ``-p schemaiso.pytest_plugin``. pytest-django prints no timing: both runs load
@@ -42,6 +50,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -202,7 +211,7 @@ class PytestRun(Run):
 
 
 def suite_env(url: str, runner: str, test_name: str = "", keepdb: bool = False,
-              pytest: bool = False) -> dict[str, str]:
+              pytest: bool = False, snapshot_dir: str = "") -> dict[str, str]:
     """The environment of a run: the generated settings read it (BENCH_RUNNER is
     also how the suite knows it runs under stock --keepdb or --reuse-db, whose kept
     databases are stale; pytest itself ignores TEST_RUNNER)."""
@@ -216,6 +225,8 @@ def suite_env(url: str, runner: str, test_name: str = "", keepdb: bool = False,
         BENCH_RUNNER=runner,
         BENCH_TEST_NAME=test_name,
         BENCH_KEEPDB="1" if keepdb else "",
+        # schemaiso's snapshots: the directory of this run ("" turns them off).
+        SCHEMAISO_SNAPSHOT_DIR=snapshot_dir,
         # bench/ last: `-p pytest_timing` imports from there.
         PYTHONPATH=os.pathsep.join([pythonpath, str(BENCH)]) if pytest else pythonpath,
         PYTHONUNBUFFERED="1",  # keeps stdout and stderr lines in order in the one pipe
@@ -247,8 +258,9 @@ def communicate(argv: Sequence[str], project: Path, env: dict[str, str]) -> tupl
 
 
 def run_suite(project: Path, kind: str, runner: str, url: str, test_name: str,
-              parallel: int, stats: Stats, keepdb: bool = False, pytest: bool = False) -> Run:
-    env = suite_env(url, runner, test_name, keepdb, pytest)
+              parallel: int, stats: Stats, keepdb: bool = False, pytest: bool = False,
+              snapshot_dir: str = "") -> Run:
+    env = suite_env(url, runner, test_name, keepdb, pytest, snapshot_dir)
     if pytest:
         argv = pytest_argv(kind, parallel, keepdb)
     else:
@@ -384,6 +396,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="warm runs: each runner first runs once with --keepdb, untimed, "
                         "then every timed run reuses what that left (manage.py test --keepdb; "
                         "with --pytest, pytest --reuse-db)")
+    parser.add_argument("--snapshot", action="store_true",
+                        help="schemaiso restores its template from a snapshot made once, "
+                        "untimed, on a fresh test database every run (a CI cache hit); stock "
+                        "migrates")
     parser.add_argument("--pytest", action="store_true",
                         help="run the suite with pytest -n N (pytest-django, pytest-xdist): "
                         "plain, then with -p schemaiso.pytest_plugin")
@@ -391,7 +407,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="where generated projects are cached (default bench/.projects)")
     parser.add_argument("--logs", type=Path, metavar="DIR",
                         help="write each run's full output to DIR/round<R>-<runner>.log")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.snapshot and args.keepdb:
+        parser.error("--snapshot measures fresh test databases; it does not go with --keepdb")
+    return args
 
 
 def _fail(run: Run) -> int:
@@ -465,6 +484,8 @@ def bench(args: argparse.Namespace) -> int:
             else:
                 command = (f"manage.py test --parallel {args.parallel}"
                            f"{' --keepdb' if args.keepdb else ''}`")
+            if args.snapshot:
+                command += " (schemaiso restoring a snapshot on a fresh test database)"
             _bootstrap.say(PROG, f"running `{command} {args.rounds} time(s) per runner; "
                                  f"databases {base}* are dropped at the end")
             if args.logs:
@@ -477,11 +498,32 @@ def bench(args: argparse.Namespace) -> int:
                 # Warm runs share one kept test database per runner.
                 return scratch.name(f"keep_{kind}" if args.keepdb else f"r{round_no}_{kind}")
 
+            snapshots = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+
+            def snapshot_dir(kind: str, round_no: int) -> str:
+                """--snapshot: the one directory the warm-up wrote; else an empty one."""
+                if kind != "schemaiso":
+                    return ""
+                where = snapshots / ("made" if args.snapshot else f"r{round_no}")
+                where.mkdir(exist_ok=True)
+                return str(where)
+
+            if args.snapshot:
+                print(f"{PROG}: making the snapshot: schemaiso ... ", end="", flush=True)
+                run = run_suite(project, "schemaiso", dict(RUNNERS)["schemaiso"],
+                                scratch.url(base), scratch.name("snapshot"), args.parallel,
+                                stats, pytest=args.pytest, snapshot_dir=snapshot_dir("schemaiso", 0))
+                made = len(list((snapshots / "made").glob("*.snapshot")))
+                print(f"{run.status} (untimed: wrote {made} snapshot(s))", flush=True)
+                if not run.ok or not made:
+                    return _fail(run)
+
             if args.keepdb:
                 for kind, runner in RUNNERS:
                     print(f"{PROG}: warming up: {kind:9} ... ", end="", flush=True)
                     run = run_suite(project, kind, runner, scratch.url(base), test_name(kind, 0),
-                                    args.parallel, stats, keepdb=True, pytest=args.pytest)
+                                    args.parallel, stats, keepdb=True, pytest=args.pytest,
+                                    snapshot_dir=snapshot_dir(kind, 0))
                     print(f"{run.status} (untimed: creates the kept test database)", flush=True)
                     if not run.ok:
                         return _fail(run)
@@ -495,7 +537,8 @@ def bench(args: argparse.Namespace) -> int:
                           flush=True)
                     run = run_suite(project, kind, runner, scratch.url(base),
                                     test_name(kind, round_no), args.parallel, stats,
-                                    keepdb=args.keepdb, pytest=args.pytest)
+                                    keepdb=args.keepdb, pytest=args.pytest,
+                                    snapshot_dir=snapshot_dir(kind, round_no))
                     if args.logs:
                         (args.logs / f"round{round_no}-{kind}.log").write_text(run.output)
                     migrate = "" if args.pytest else f" (migrate {_secs(run.migrate)})"
@@ -512,7 +555,13 @@ def bench(args: argparse.Namespace) -> int:
             if left:
                 print(f"{PROG}: warning: the runs left databases behind (dropped now): "
                       f"{', '.join(left)}", file=sys.stderr, flush=True)
-            report(runs["stock"], runs["schemaiso"], stats.note)
+            note = stats.note
+            if args.snapshot:
+                note = ((note + "; ") if note else "") + (
+                    "--snapshot: every schemaiso run restored its template from a snapshot "
+                    "made once, untimed, on a fresh test database (its 'migrate' is that "
+                    "restore); stock migrated")
+            report(runs["stock"], runs["schemaiso"], note)
             return 0
         except KeyboardInterrupt:
             print(f"\n{PROG}: interrupted; cleaning up...", file=sys.stderr, flush=True)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Micro-benchmark: one copy of a migrated schema, three ways.
+"""Micro-benchmark: one copy of a migrated schema, four ways.
 
     python3 bench/micro.py --tables 300 [--repeat 5]
 
@@ -14,7 +14,11 @@ With the project bench/generate.py makes for ``--tables`` migrated (by
   the lock table allows (one up to a few hundred models): the physical limit of
   any path that creates the objects by DDL;
 - CREATE DATABASE ... TEMPLATE of a database holding just that schema (what
-  Django's stock runner does per worker).
+  Django's stock runner does per worker);
+- restore: a snapshot of the template (written once, untimed, as a run writes
+  it) read from its file and restored into a fresh schema, as a run on a fresh
+  server does instead of ``migrate`` (snapshot/restore.py): the DDL of the clone
+  plan plus ``COPY FROM`` of the template's rows.
 
 Plus what dropping each copy costs (DROP SCHEMA, batched like schemaiso's
 cleanup, vs DROP DATABASE). Prints medians and ratios. Same bootstrap, server
@@ -180,14 +184,18 @@ def micro(args: argparse.Namespace) -> int:
                                  f"indexes included); migrate took {migrate:.2f}s; clone in "
                                  f"{clone_transactions}, DDL in {len(ddl)} transaction(s)")
 
+            snapshot = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "tpl.snapshot"
+            _write_snapshot(conn, snapshot)
             times: dict[str, list[float]] = {key: [] for key in (
-                "read", "clone", "ddl", "createdb", "dropschema", "dropdb")}
+                "read", "clone", "ddl", "createdb", "restore", "dropschema", "dropdb")}
             for rep in range(1, args.repeat + 1):
                 print(f"{PROG}: repetition {rep}/{args.repeat} ... ", end="", flush=True)
                 clone_target, ddl_target = f"clone_{rep}", f"ddl_{rep}"
+                restore_target = f"restore_{rep}"
                 db_copy = scratch.name(f"copy_{rep}")
-                conn.execute(sql.SQL("CREATE SCHEMA {}; CREATE SCHEMA {}").format(
-                    sql.Identifier(clone_target), sql.Identifier(ddl_target)))
+                conn.execute(sql.SQL("CREATE SCHEMA {}; CREATE SCHEMA {}; CREATE SCHEMA {}").format(
+                    sql.Identifier(clone_target), sql.Identifier(ddl_target),
+                    sql.Identifier(restore_target)))
 
                 seconds, plan = _timed(stats, lambda: read_template(conn, TEMPLATE))
                 times["read"].append(seconds)
@@ -196,8 +204,10 @@ def micro(args: argparse.Namespace) -> int:
                 times["ddl"].append(_time(stats, partial(_run_ddl, conn, ddl, ddl_target)))
                 times["createdb"].append(_time(stats, partial(
                     scratch.create, db_copy, template=pristine)))
+                times["restore"].append(_time(stats, partial(
+                    _restore_snapshot, conn, snapshot, restore_target, budget)))
 
-                copies = {t: _relations(conn, t) for t in (clone_target, ddl_target)}
+                copies = {t: _relations(conn, t) for t in (clone_target, ddl_target, restore_target)}
                 with connect(scratch.url(db_copy)) as other:
                     copies[db_copy] = _relations(other, TEMPLATE)
                 wrong = {k: v for k, v in copies.items() if v[0] != tables}
@@ -209,14 +219,35 @@ def micro(args: argparse.Namespace) -> int:
                     _drop_schema, conn, clone_target, budget)))
                 times["dropdb"].append(_time(stats, partial(_drop_database, admin_url, db_copy)))
                 _drop_schema(conn, ddl_target, budget)
+                _drop_schema(conn, restore_target, budget)
                 print(f"clone {times['clone'][-1]:.2f}s, DDL {times['ddl'][-1]:.2f}s, "
-                      f"CREATE DATABASE {times['createdb'][-1]:.2f}s", flush=True)
+                      f"CREATE DATABASE {times['createdb'][-1]:.2f}s, "
+                      f"restore {times['restore'][-1]:.2f}s", flush=True)
 
             report(args, tables, relations, len(ddl), times)
             return 0
         except KeyboardInterrupt:
             print(f"\n{PROG}: interrupted; cleaning up...", file=sys.stderr, flush=True)
             raise
+
+
+def _write_snapshot(conn: Any, path: Path) -> None:
+    """The template as a snapshot file, the way a run writes one (plan, rows)."""
+    from schemaiso.clone import read_template
+    from schemaiso.clone.plan_json import plan_to_json
+    from schemaiso.snapshot import capture, fileformat
+
+    plan = read_template(conn, TEMPLATE)
+    fileformat.write(path, {"key": path.name}, plan_to_json(plan), capture.rows(conn, plan))
+
+
+def _restore_snapshot(conn: Any, path: Path, target: str, budget: int) -> None:
+    """Read the file (checksum included) and restore it into ``target``."""
+    from schemaiso.clone.plan_json import plan_from_json
+    from schemaiso.snapshot import fileformat, restore
+
+    contents = fileformat.read(path)
+    restore.restore(conn, contents, plan_from_json(contents.plan), target, lock_budget=budget)
 
 
 def _drop_database(admin_url: str, name: str) -> None:
@@ -237,6 +268,7 @@ def report(args: argparse.Namespace, tables: int, relations: int, transactions: 
         ("schemaiso clone_schema", med["clone"]),
         (f"same DDL, {transactions} transaction(s)", med["ddl"]),
         ("CREATE DATABASE ... TEMPLATE", med["createdb"]),
+        ("schemaiso snapshot restore (file, DDL, COPY)", med["restore"]),
     ]
     for label, value in rows:
         print(f"{label:44}{value:>7.2f}s{_ratio(value, med['ddl'], 2):>8}")
@@ -246,7 +278,8 @@ def report(args: argparse.Namespace, tables: int, relations: int, transactions: 
 
     print(f"ratio clone/ddl={_ratio(med['clone'], med['ddl'])} "
           f"clone/createdb={_ratio(med['clone'], med['createdb'])} "
-          f"ddl/createdb={_ratio(med['ddl'], med['createdb'])}", flush=True)
+          f"ddl/createdb={_ratio(med['ddl'], med['createdb'])} "
+          f"restore/ddl={_ratio(med['restore'], med['ddl'])}", flush=True)
 
 
 def _ratio(a: float, b: float, digits: int = 3) -> str:

@@ -54,8 +54,8 @@ def test_generated_migrations_match_the_models(tmp_path: Path) -> None:
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("keepdb", [False, True], ids=["fresh", "keepdb"])
-def test_compare_runs_both_runners_and_prints_the_ratio_line(tmp_path: Path, keepdb: bool) -> None:
+@pytest.mark.parametrize("mode", ["fresh", "keepdb", "snapshot"])
+def test_compare_runs_both_runners_and_prints_the_ratio_line(tmp_path: Path, mode: str) -> None:
     pytest.importorskip("psycopg", reason="bench/ uses psycopg 3 (the tox env has psycopg2 only)")
     server_url()
     before = _bench_databases()
@@ -63,7 +63,7 @@ def test_compare_runs_both_runners_and_prints_the_ratio_line(tmp_path: Path, kee
     run = subprocess.run(
         [sys.executable, str(BENCH / "compare.py"), "--tables", "6", "--parallel", "2",
          "--rounds", "1", "--projects", str(tmp_path / "projects"), "--logs", str(logs),
-         *(["--keepdb"] if keepdb else [])],
+         *([f"--{mode}"] if mode != "fresh" else [])],
         cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600,
         stdin=subprocess.DEVNULL,
     )
@@ -73,12 +73,17 @@ def test_compare_runs_both_runners_and_prints_the_ratio_line(tmp_path: Path, kee
     last = run.stdout.strip().splitlines()[-1]
     number = r"\d+(?:\.\d+)?"
     # A warm stock run has nothing to tear down (0 s): no ratio to give.
-    teardown = rf"(?:{number}|n/a)" if keepdb else number
+    teardown = rf"(?:{number}|n/a)" if mode == "keepdb" else number
     assert re.fullmatch(rf"ratio setup={number} teardown={teardown} total={number}", last), output
     assert _bench_databases() == before
     schemaiso_log = (logs / "round1-schemaiso.log").read_text()
-    assert ("migrate skipped" in schemaiso_log) == keepdb, schemaiso_log
-    assert ("warming up" in output) == keepdb, output
+    assert ("migrate skipped" in schemaiso_log) == (mode != "fresh"), schemaiso_log
+    assert ("restored template" in schemaiso_log) == (mode == "snapshot"), schemaiso_log
+    # Without --snapshot a schemaiso run writes a snapshot (the default) into a
+    # directory of its own, so it never restores one another round wrote.
+    assert ("wrote snapshot" in schemaiso_log) == (mode == "fresh"), schemaiso_log
+    assert ("warming up" in output) == (mode == "keepdb"), output
+    assert ("making the snapshot" in output) == (mode == "snapshot"), output
 
 
 @pytest.mark.e2e

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +37,7 @@ def _pgserver() -> Any:
     spec = importlib.util.spec_from_file_location("pgserver", ROOT / "tools" / "pgserver.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("pgserver", module)  # its dataclasses look themselves up there
     spec.loader.exec_module(module)
     return module
 
@@ -108,6 +110,8 @@ def test_a_restored_template_describes_exactly_like_the_migrated_one(
     database = f"test_{project.name}"
     with admin_connect(database) as migrated_conn, \
             AdminConnection(with_database(fresh_server, database)) as restored_conn:
+        for conn in (migrated_conn, restored_conn):  # the servers' default zones differ
+            conn.execute("SET TIME ZONE 'UTC'")
         migrated = describe_schema(migrated_conn.raw, TEMPLATE)
         assert diff_descriptions(migrated, describe_schema(restored_conn.raw, TEMPLATE)) == []
         # The restore kept the migrated rows as they were, timestamps included.
@@ -126,6 +130,7 @@ def test_a_restored_template_describes_exactly_like_the_migrated_one(
 def test_added_migrations_apply_on_top_and_an_edited_one_forces_a_full_migrate(
     project: Project, tmp_path: Path, fresh_server: str
 ) -> None:
+    (tmp_path / "evolving").mkdir()
     evolving = Evolving(project, tmp_path / "evolving")
     cold = evolving.run()
     assert cold.returncode == 0, cold.explain()
@@ -157,7 +162,7 @@ def test_a_corrupt_snapshot_is_a_warning_naming_it_and_the_run_migrates(project:
     cold = project.manage("test", "isolation", "--noinput")
     assert cold.returncode == 0, cold.explain()
     snapshots = sorted(project.snapshot_dir.glob("*.snapshot"))
-    assert len(snapshots) == 2
+    assert len(snapshots) == 1  # isolation's tests use the default alias alone
     for path in snapshots:
         path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
@@ -193,7 +198,7 @@ def test_two_runs_writing_the_same_snapshots_at_once_both_succeed(project: Proje
         assert run.returncode == 0, run.explain()
         assert "schemaiso: warning" not in run.output
     snapshots = sorted(project.snapshot_dir.glob("*.snapshot"))
-    assert len(snapshots) == 2 and all(fileformat.read(path).rows for path in snapshots)
+    assert len(snapshots) == 1 and all(fileformat.read(path).rows for path in snapshots)
     assert sorted(p.name for p in project.snapshot_dir.iterdir()) == [p.name for p in snapshots]
 
 
@@ -235,15 +240,15 @@ def test_objects_migrate_put_elsewhere_keep_a_snapshot_from_being_written(
         conn.execute(
             "CREATE SCHEMA reporting; CREATE TABLE reporting.totals (n int);"
             "CREATE FUNCTION public.double(n int) RETURNS int LANGUAGE sql AS 'SELECT 2 * n';"
-            "CREATE OPERATOR public.+++ (FUNCTION = int4pl, LEFTARG = int, RIGHTARG = int)"
+            "CREATE OPERATOR public.#~# (FUNCTION = int4pl, LEFTARG = int, RIGHTARG = int)"
         )
         made = capture.made_by_migrate(capture.outside_objects(conn.raw, "public"), before,
                                        "public")
     assert {(kind, name) for kind, _schema, name in made} >= {
         ("schema", ""), ("relation", "totals"), ("function", "double(n integer)"),
-        ("operator", "+++"),
+        ("operator", "#~#"),
     }
     why = capture.refusal(ClonePlan("t", "public", 0, ()), made, [])
     assert why is not None
     assert "schema reporting" in why and "relation reporting.totals" in why
-    assert "operator public.+++" in why and "double" not in why  # a function is captured
+    assert "operator public.#~#" in why and "double" not in why  # a function is captured

@@ -12,6 +12,7 @@ the shared schema, definitions that name the template itself.
 from __future__ import annotations
 
 import io
+import re
 from contextlib import closing
 from typing import Any
 
@@ -34,6 +35,9 @@ WITH ns AS (
 objects AS (
     SELECT 'pg_class'::regclass AS cat, c.oid, 'relation' AS kind, c.relnamespace AS nsp, c.relname::text AS name
       FROM pg_class c WHERE c.relkind NOT IN ('i', 'I', 't')
+       -- a composite type's extension membership is recorded on its pg_type row
+       AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_type'::regclass
+                       AND d.objid = c.reltype AND d.deptype = 'e')
     UNION ALL
     SELECT 'pg_type'::regclass, t.oid,
            CASE t.typtype WHEN 'e' THEN 'enum' WHEN 'd' THEN 'domain' WHEN 'r' THEN 'range type'
@@ -69,6 +73,16 @@ CAPTURED_KINDS = frozenset({"enum", "domain", "function", "collation"})
 Outside = tuple[str, str, str]  # (kind, schema, name)
 
 
+#: How COPY's text spells values, the same when a snapshot is written and restored
+#: whatever the servers' and sessions' defaults (a day-month DateStyle would swap
+#: days and months; fewer float digits would round).
+TEXT_FORMAT_SETTINGS = (
+    "SET LOCAL client_encoding = 'UTF8'; SET LOCAL DateStyle = 'ISO, YMD'; "
+    "SET LOCAL IntervalStyle = 'postgres'; SET LOCAL TimeZone = 'UTC'; "
+    "SET LOCAL extra_float_digits = 1; SET LOCAL bytea_output = 'hex';"
+)
+
+
 def outside_objects(conn: Any, shared: str) -> set[Outside]:
     """What lives outside schemaiso's schemas now (see ``_OUTSIDE_OBJECTS_SQL``)."""
     sql = _OUTSIDE_OBJECTS_SQL.format(shared=quote_literal(shared),
@@ -87,8 +101,10 @@ def made_by_migrate(now: set[Outside], before: set[Outside], shared: str) -> set
 
 
 def describe(item: Outside) -> str:
+    """``kind schema.name`` as messages show it (the schema quoted only when it must be)."""
     kind, schema, name = item
-    return f"{kind} {quote_ident(schema)}" + (f".{name}" if name else "")
+    shown = schema if re.fullmatch(r"[a-z_][a-z0-9_$]*", schema) else quote_ident(schema)
+    return f"{kind} {shown}" + (f".{name}" if name else "")
 
 
 def extensions(conn: Any) -> list[list[str]]:
@@ -134,7 +150,7 @@ def rows(conn: Any, plan: ClonePlan) -> list[tuple[int, bytes]]:
     found: list[tuple[int, bytes]] = []
     with closing(conn.cursor()) as cur:
         cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
-                    "SET LOCAL row_security = off; SET LOCAL client_encoding = 'UTF8'")
+                    "SET LOCAL row_security = off; " + TEXT_FORMAT_SETTINGS)
         try:
             for step, table, columns in plan.row_copies:
                 listed = f" ({', '.join(columns)})" if columns else ""

@@ -19,7 +19,7 @@ from ..clone import ClonePlan, clone_schema, structure_signature
 from ..clone.dbapi import rollback
 from ..clone.text import for_target
 from ..naming import quote_ident, quote_literal
-from .capture import copy_in, describe, outside_objects
+from .capture import TEXT_FORMAT_SETTINGS, copy_in, describe, outside_objects
 from .fileformat import SnapshotContents
 
 
@@ -86,7 +86,7 @@ def restore(
     ident = quote_ident(target)
     with closing(conn.cursor()) as cur:
         for batch in plan.batches(lock_budget):
-            cur.execute("BEGIN;\n" + plan.preamble(target) + "SET LOCAL client_encoding = 'UTF8';")
+            cur.execute("BEGIN;\n" + plan.preamble(target) + TEXT_FORMAT_SETTINGS)
             try:
                 pending: list[str] = []
                 for index in batch:
