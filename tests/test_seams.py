@@ -92,6 +92,46 @@ def test_create_test_db_calls_migrate_and_createcachetable_through_the_module_at
     assert commands == [("migrate", "default"), ("createcachetable", "default")]
 
 
+def test_a_restore_before_migrate_can_skip_both_commands() -> None:
+    """``before_migrate`` runs once, before a ``migrate`` that was not skipped; a
+    snapshot it restores makes ``skip`` true for ``migrate`` and ``createcachetable``."""
+    restored: list[str] = []
+    ran: list[str] = []
+
+    def recorded(name: str, *args: Any, **options: Any) -> None:
+        ran.append(name)
+
+    with (
+        mock.patch("django.core.management.call_command", recorded),
+        migrations_skipped_when(lambda alias: bool(restored), before_migrate=restored.append),
+    ):
+        from django.core import management
+
+        management.call_command("migrate", database="default")
+        management.call_command("createcachetable", database="default")
+    assert restored == ["default"] and ran == []
+
+
+# -- snapshots: what Django's CreateExtension does after creating an extension --------
+
+
+def test_create_extension_clears_the_type_caches_and_registers_handlers_as_a_restore_does() -> None:
+    """``backends/snapshots._register_extension_types`` repeats what Django's
+    ``CreateExtension`` does after ``CREATE EXTENSION``, for the extensions a restore
+    created instead of ``migrate``: both caches are ``functools.lru_cache``s, and
+    ``register_type_handlers`` takes the connection."""
+    from django.contrib.postgres import operations, signals
+
+    for cached in (signals.get_hstore_oids, signals.get_citext_oids):
+        assert callable(getattr(cached, "cache_clear", None))
+    assert list(inspect.signature(signals.register_type_handlers).parameters)[0] == "connection"
+    forwards = inspect.getsource(operations.CreateExtension.database_forwards)
+    for step in ("get_hstore_oids.cache_clear()", "get_citext_oids.cache_clear()",
+                 "register_type_handlers(schema_editor.connection)",
+                 "register_geometry_adapters"):
+        assert step in forwards, step
+
+
 # -- _forget_inherited_pool pops Django's _connection_pools in forked workers ---------
 
 

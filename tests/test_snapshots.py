@@ -121,7 +121,7 @@ def test_a_restored_template_describes_exactly_like_the_migrated_one(
         assert migrated_conn.execute(extensions) == restored_conn.execute(extensions)
     relations = migrated["relations"]
     assert isinstance(relations, dict)
-    assert {"library_book_stats", "shop_ledger", "shop_ledger_2025", "places_place"} <= set(relations)
+    assert {"library_book_stats", "shop_ledger", "shop_ledger_2025", "places_city", "places_route"} <= set(relations)
     assert migrated["collations"] and migrated["types"] and migrated["triggers"]
     data = migrated["data"]
     assert isinstance(data, dict) and data["shop_ledger_2025"][0] == 2
@@ -155,7 +155,10 @@ def test_added_migrations_apply_on_top_and_an_edited_one_forces_a_full_migrate(
         r".* fits \(newest [0-9a-f]{8}: migration file evolving/0001_initial.py was edited since\)\)",
         edited.output, re.M,
     ), edited.explain()
-    assert applying(edited) == ["evolving.0001_initial", "evolving.0002_added"]
+    full = applying(edited)
+    assert "auth.0001_initial" in full, edited.explain()
+    assert [name for name in full if name.startswith("evolving.")] == [
+        "evolving.0001_initial", "evolving.0002_added"]
 
 
 def test_a_corrupt_snapshot_is_a_warning_naming_it_and_the_run_migrates(project: Project) -> None:

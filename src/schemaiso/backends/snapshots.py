@@ -146,16 +146,7 @@ class TemplateSnapshots:
         raw = self.run.raw_connection()
         started = time.monotonic()
         plan = self.provisioner.plan(raw)
-        outside = capture.made_by_migrate(capture.outside_objects(raw, state["shared"]),
-                                          self._outside_before, state["shared"])
-        extensions = capture.extensions(raw)
-        refused = capture.refusal(plan, outside, extensions)
-        shared_plan = None
-        if refused is None:
-            try:
-                shared_plan = capture.shared_objects_plan(raw, outside, state["shared"])
-            except CloneError as exc:
-                refused = f"what migrate put into the shared schema cannot be captured: {first_line(exc)}"
+        outside, extensions, shared_plan, refused = self._beyond_the_template(raw, plan)
         if refused is not None:
             self._say_after(f"no snapshot written: {refused}")
             return
@@ -181,6 +172,24 @@ class TemplateSnapshots:
             f"wrote snapshot {manifest.short_id(written)} ({plan.table_count} tables, "
             f"{_size(size)}, {time.monotonic() - started:.1f} s) to {self.directory}"
         )
+
+    def _beyond_the_template(
+        self, raw: Any, plan: clone.ClonePlan
+    ) -> tuple[set[capture.Outside], list[list[str]], clone.ClonePlan | None, str | None]:
+        """What ``migrate`` made outside the template, the extensions, the plan of the
+        shared schema's part, and why the snapshot cannot be written (None: it can)."""
+        shared = self.run.state()["shared"]
+        outside = capture.made_by_migrate(capture.outside_objects(raw, shared),
+                                          self._outside_before, shared)
+        extensions = capture.extensions(raw)
+        refused = capture.refusal(plan, outside, extensions)
+        if refused is not None:
+            return outside, extensions, None, refused
+        try:
+            return outside, extensions, capture.shared_objects_plan(raw, outside, shared), None
+        except CloneError as exc:
+            why = f"what migrate put into the shared schema cannot be captured: {first_line(exc)}"
+            return outside, extensions, None, why
 
     def _say_after(self, what: str, *, warn: bool = False) -> None:
         """One line for the whole story: what came before ``migrate``, then ``what``."""

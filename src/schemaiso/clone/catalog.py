@@ -244,10 +244,7 @@ def _read(cur: Cursor, template: str, shared: str) -> Catalog:
         cur.execute(sql.replace(q.NSP, str(nsp)))
         return cur.fetchall()
 
-    unsupported = rows(q.UNSUPPORTED_SQL)
-    if template == shared:  # reading the shared schema itself: its extensions belong there
-        unsupported = [row for row in unsupported if row[0] != q.EXTENSION_IN_TEMPLATE]
-    _reject_unsupported(template, shared, unsupported)
+    _reject_unsupported(template, shared, rows(q.UNSUPPORTED_SQL))
     sequences = [SequenceRow(*row) for row in rows(q.SEQUENCES_SQL)]
     relations = [Relation(*row) for row in rows(q.RELATIONS_SQL)]
     return Catalog(
@@ -317,6 +314,8 @@ def _read_nonempty(cur: Cursor, quoted: str, relations: list[Relation]) -> froze
 
 def _reject_unsupported(template: str, shared: str, found: Sequence[Sequence[Any]]) -> None:
     """Refuse templates holding objects the engine would copy wrongly or not at all."""
+    if template == shared:  # reading the shared schema itself: its extensions belong there
+        found = [row for row in found if row[0] != q.EXTENSION_IN_TEMPLATE]
     if not found:
         return
     kind, name = found[0]
