@@ -98,10 +98,13 @@ def test_fingerprint_extra_adds_the_files_data_migrations_read(tmp_path: Path) -
     assert "extra" not in current()  # nothing named: as before the setting existed
 
 
-def test_snapshot_settings_do_not_change_it() -> None:
+def test_settings_that_do_not_shape_migrate_do_not_change_it() -> None:
     before = current()
-    with override_settings(SCHEMAISO={"SNAPSHOT_DIR": None, "SNAPSHOT_KEEP": 3}):
+    with override_settings(SCHEMAISO={"SNAPSHOT_DIR": None, "SNAPSHOT_KEEP": 3,
+                                      "CLONE_CONCURRENCY": 2, "SERIAL_TAGS": ["alone"]}):
         assert current() == before
+    with override_settings(SCHEMAISO={"PREFIX": "other"}):
+        assert current() != before
 
 
 def test_a_fingerprint_extra_entry_that_matches_nothing_is_an_error(tmp_path: Path) -> None:

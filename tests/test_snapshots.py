@@ -255,3 +255,34 @@ def test_objects_migrate_put_elsewhere_keep_a_snapshot_from_being_written(
     assert why is not None
     assert "schema reporting" in why and "relation reporting.totals" in why
     assert "operator public.#~#" in why and "double" not in why  # a function is captured
+
+
+@pytest.mark.parametrize("tamper", ["extension version", "structure"])
+def test_a_snapshot_that_fails_to_restore_leaves_nothing_and_the_run_migrates(
+    project: Project, tamper: str
+) -> None:
+    """A well-formed file whose restore fails: an extension at another version here
+    (before anything is restored), or a restored structure unlike the recorded one
+    (after the whole template was restored): the template is emptied and migrated."""
+    labels = ("test", "library", "isolation", "--parallel", "2", "--noinput")
+    cold = project.manage(*labels)
+    assert cold.returncode == 0, cold.explain()
+    for path in project.snapshot_dir.glob("*.snapshot"):
+        contents = fileformat.read(path)
+        made = contents.manifest
+        if tamper == "extension version":
+            made["extensions"] = [[name, "0.0" if name == "hstore" else version, schema]
+                                  for name, version, schema in made["extensions"]]
+        else:
+            made["signature"] = "0 0 0"
+        fileformat.write(path, made, contents.plan, sorted(contents.rows.items()),
+                         contents.shared_objects)
+
+    again = project.manage(*labels, "-v", "2")
+    assert again.returncode == 0, again.explain()
+    why = ("extension hstore 0.0 is not available on this server" if tamper == "extension version"
+           else "the restored template's structure differs from the snapshot's record")
+    assert re.search(rf"^schemaiso: warning: alias 'default': snapshot file .* is not used: it "
+                     rf"could not be restored \({why}", again.output, re.M), again.explain()
+    assert "auth.0001_initial" in applying(again)
+    assert project.leftovers() == {}

@@ -16,9 +16,11 @@ _KNOWN_KEYS = {
     "PREFIX", "SHARED_SCHEMA", "SERIAL_TAGS", "CLONE_CONCURRENCY", "EXISTING_DATABASE",
     "SNAPSHOT_DIR", "SNAPSHOT_KEEP", "FINGERPRINT_EXTRA",
 }
-#: Keys that change where snapshots go, never what ``migrate`` makes: not part of
-#: the fingerprint.
-SNAPSHOT_ONLY_KEYS = frozenset({"SNAPSHOT_DIR", "SNAPSHOT_KEEP"})
+#: Keys that never change what ``migrate`` makes (where snapshots go, how many
+#: clones run at once, which tests are serial): not part of the fingerprint, so that
+#: a CI job tuning them still finds its kept template and snapshots.
+NOT_FINGERPRINTED_KEYS = frozenset({"SNAPSHOT_DIR", "SNAPSHOT_KEEP", "CLONE_CONCURRENCY",
+                                    "SERIAL_TAGS"})
 
 
 @dataclass(frozen=True)

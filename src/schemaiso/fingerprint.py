@@ -20,7 +20,7 @@ from django.apps import apps
 from django.conf import settings
 
 from . import __version__
-from .conf import SNAPSHOT_ONLY_KEYS
+from .conf import NOT_FINGERPRINTED_KEYS
 from .errors import SchemaIsoError
 
 #: The ``TEST`` keys of a database that change what ``migrate`` creates.
@@ -194,7 +194,7 @@ def compute(alias: str, settings_dict: dict[str, Any]) -> dict[str, Any]:
         "routers": routers,
         "auth_user_model": getattr(settings, "AUTH_USER_MODEL", None),
         "schemaiso": {key: value for key, value in (getattr(settings, "SCHEMAISO", None) or {}).items()
-                      if key not in SNAPSHOT_ONLY_KEYS},
+                      if key not in NOT_FINGERPRINTED_KEYS},
         "cache_tables": _cache_tables(),
     }
     return {

@@ -73,10 +73,13 @@ def fit(manifest: dict[str, Any], facts: RunFacts) -> tuple[str | None, str]:
         if kept.get(key) != facts.fingerprint.get(key):
             return None, f"made with {label} {kept.get(key)}, this run has {facts.fingerprint.get(key)}"
     if kept.get("settings") != facts.fingerprint.get("settings"):
-        return None, "settings that shape migrate differ (see SCHEMAISO docs: fingerprint)"
+        return None, ("settings that shape migrate differ (INSTALLED_APPS, MIGRATION_MODULES, "
+                      "DATABASE_ROUTERS, AUTH_USER_MODEL, SCHEMAISO, database cache tables or "
+                      "the database's ENGINE/TEST)")
     for key in set(kept) | set(facts.fingerprint):
         if key not in ("apps", "django", "schemaiso", "settings") and kept.get(key) != facts.fingerprint.get(key):
-            return None, f"its fingerprint differs in {key}"
+            return None, ("files named in SCHEMAISO['FINGERPRINT_EXTRA'] changed" if key == "extra"
+                          else f"its fingerprint differs in {key}")
     return _only_added(manifest, kept, facts)
 
 

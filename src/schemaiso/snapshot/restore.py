@@ -37,6 +37,7 @@ def ensure_extensions(conn: Any, wanted: list[list[str]], shared: str) -> list[s
             if have is None:
                 if schema == "pg_catalog":
                     raise RestoreError(f"extension {name} (in pg_catalog) is not installed here")
+                _check_available(cur, name, version)
                 cur.execute(
                     f"SELECT pg_advisory_xact_lock({EXTENSION_LOCK}, 0); "
                     f"CREATE EXTENSION IF NOT EXISTS {quote_ident(name)} "
@@ -49,6 +50,16 @@ def ensure_extensions(conn: Any, wanted: list[list[str]], shared: str) -> list[s
                     f"extension {name} is at version {have} here; the snapshot was made with {version}"
                 )
     return created
+
+
+def _check_available(cur: Any, name: str, version: str) -> None:
+    cur.execute("SELECT version FROM pg_available_extension_versions WHERE name = %s "
+                "ORDER BY version", [name])
+    versions = [str(row[0]) for row in cur.fetchall()]
+    if version not in versions:
+        offered = f"versions {', '.join(versions)}" if versions else "no version"
+        raise RestoreError(f"extension {name} {version} is not available on this server "
+                           f"(it offers {offered})")
 
 
 def _extension_version(cur: Any, name: str) -> str | None:
