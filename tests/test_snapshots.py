@@ -161,6 +161,7 @@ def test_added_migrations_apply_on_top_and_an_edited_one_forces_a_full_migrate(
         "evolving.0001_initial", "evolving.0002_added"]
 
 
+@pytest.mark.heavy
 def test_a_corrupt_snapshot_is_a_warning_naming_it_and_the_run_migrates(project: Project) -> None:
     cold = project.manage("test", "isolation", "--noinput")
     assert cold.returncode == 0, cold.explain()
@@ -182,12 +183,14 @@ def test_a_corrupt_snapshot_is_a_warning_naming_it_and_the_run_migrates(project:
         assert fileformat.read(path).manifest["key"] == path.name
 
 
+@pytest.mark.heavy
 def test_no_snapshot_turns_them_off_for_one_run(project: Project) -> None:
     run = project.manage("test", "isolation", "--noinput", "--no-snapshot")
     assert run.returncode == 0, run.explain()
     assert "snapshot" not in run.output and not project.snapshot_dir.exists()
 
 
+@pytest.mark.heavy
 def test_two_runs_writing_the_same_snapshots_at_once_both_succeed(project: Project) -> None:
     other = Project(name=f"e2e_{uuid.uuid4().hex[:10]}", tmp_path=project.tmp_path)
     with admin_connect() as conn:
@@ -219,6 +222,7 @@ def test_the_pytest_plugin_restores_under_xdist(project: Project, fresh_server: 
         assert migrated_conn.execute(applied) == restored_conn.execute(applied)
 
 
+@pytest.mark.heavy
 def test_objects_migrate_put_into_the_shared_schema_travel_with_the_snapshot(
     project: Project, fresh_server: str
 ) -> None:
@@ -257,6 +261,7 @@ def test_objects_migrate_put_elsewhere_keep_a_snapshot_from_being_written(
     assert "operator public.#~#" in why and "double" not in why  # a function is captured
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("tamper", ["extension version", "structure"])
 def test_a_snapshot_that_fails_to_restore_leaves_nothing_and_the_run_migrates(
     project: Project, tamper: str
