@@ -291,3 +291,26 @@ def test_a_snapshot_that_fails_to_restore_leaves_nothing_and_the_run_migrates(
                      rf"could not be restored \({why}", again.output, re.M), again.explain()
     assert "auth.0001_initial" in applying(again)
     assert project.leftovers() == {}
+
+
+@pytest.mark.heavy
+def test_the_snapshots_command_lists_what_fits_and_prunes(project: Project) -> None:
+    cold = project.manage("test", "isolation", "--noinput")
+    assert cold.returncode == 0, cold.explain()
+    (written,) = project.snapshot_dir.glob("*.snapshot")
+    (project.snapshot_dir / "broken.snapshot").write_bytes(b"junk")
+
+    listed = project.manage("schemaiso", "snapshots")
+    assert listed.returncode == 0, listed.explain()
+    assert f"{project.snapshot_dir}: 2 snapshot(s)" in listed.stdout, listed.explain()
+    assert re.search(rf"^  {written.name[:8]}\s+default\s.*\s\d+ KiB\s+15\s.*\sexact$",
+                     listed.stdout, re.M), listed.explain()
+    assert re.search(r"^  broken\.snapshot\s.*unreadable: it cannot be read", listed.stdout,
+                     re.M), listed.explain()
+    other = project.manage("schemaiso", "snapshots", TESTPROJECT_SHARED_OBJECTS="1")
+    assert re.search(r"\sno: settings that shape migrate differ", other.stdout), other.explain()
+
+    pruned = project.manage("schemaiso", "snapshots", "--prune", "--keep", "1")
+    assert pruned.returncode == 0, pruned.explain()
+    assert "removed 1 file(s)\n  broken.snapshot" in pruned.stdout, pruned.explain()
+    assert [p.name for p in project.snapshot_dir.iterdir()] == [written.name]

@@ -170,7 +170,7 @@ class TemplateSnapshots:
             return
         self._say_after(
             f"wrote snapshot {manifest.short_id(written)} ({plan.table_count} tables, "
-            f"{_size(size)}, {time.monotonic() - started:.1f} s) to {self.directory}"
+            f"{store.size_text(size)}, {time.monotonic() - started:.1f} s) to {self.directory}"
         )
 
     def _beyond_the_template(
@@ -251,6 +251,3 @@ def _applied_migrations(raw: Any, template: str) -> int:
         cursor.execute(f"SELECT count(*) FROM {quote_ident(template)}.django_migrations")
         return int(cursor.fetchall()[0][0])
 
-
-def _size(size: int) -> str:
-    return f"{size / 1024:.0f} KiB" if size < 1 << 20 else f"{size / (1 << 20):.1f} MiB"

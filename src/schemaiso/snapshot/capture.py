@@ -146,20 +146,25 @@ def shared_objects_plan(conn: Any, found_outside: set[Outside], shared: str) -> 
 
 def rows(conn: Any, plan: ClonePlan) -> list[tuple[int, bytes]]:
     """Each table's rows as COPY text, by the plan step that copies them."""
-    source = quote_ident(plan.template)
     found: list[tuple[int, bytes]] = []
     with closing(conn.cursor()) as cur:
         cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
                     "SET LOCAL row_security = off; " + TEXT_FORMAT_SETTINGS)
         try:
             for step, table, columns in plan.row_copies:
-                listed = f" ({', '.join(columns)})" if columns else ""
-                found.append((step, copy_out(cur, f"COPY {source}.{table}{listed} TO STDOUT")))
+                found.append((step, copy_out(cur, copy_sql(plan.template, table, columns, "TO STDOUT"))))
             cur.execute("COMMIT")
         except BaseException:
             rollback(cur)
             raise
     return found
+
+
+def copy_sql(schema: str, table: str, columns: tuple[str, ...], direction: str) -> str:
+    """``COPY schema.table (columns) <direction>`` for one of a plan's row copies
+    (``table`` and ``columns`` are quoted already; a table without columns lists none)."""
+    listed = f" ({', '.join(columns)})" if columns else ""
+    return f"COPY {quote_ident(schema)}.{table}{listed} {direction}"
 
 
 def copy_out(cur: Any, sql: str) -> bytes:

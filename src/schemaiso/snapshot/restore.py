@@ -19,7 +19,7 @@ from ..clone import ClonePlan, clone_schema, structure_signature
 from ..clone.dbapi import rollback
 from ..clone.text import for_target
 from ..naming import quote_ident, quote_literal
-from .capture import TEXT_FORMAT_SETTINGS, copy_in, describe, outside_objects
+from .capture import TEXT_FORMAT_SETTINGS, copy_in, copy_sql, describe, outside_objects
 from .fileformat import SnapshotContents
 
 
@@ -94,7 +94,6 @@ def restore(
     missing = sorted(set(copies) - set(contents.rows))
     if missing:
         raise RestoreError(f"the file lacks the rows of {len(missing)} table(s)")
-    ident = quote_ident(target)
     with closing(conn.cursor()) as cur:
         for batch in plan.batches(lock_budget):
             cur.execute("BEGIN;\n" + plan.preamble(target) + TEXT_FORMAT_SETTINGS)
@@ -106,8 +105,8 @@ def restore(
                         continue
                     _run(cur, pending, target)
                     table, columns = copies[index]
-                    listed = f" ({', '.join(columns)})" if columns else ""
-                    copy_in(cur, f"COPY {ident}.{table}{listed} FROM STDIN", contents.rows[index])
+                    copy_in(cur, copy_sql(target, table, columns, "FROM STDIN"),
+                            contents.rows[index])
                 _run(cur, pending, target)
                 cur.execute("COMMIT")
             except BaseException:

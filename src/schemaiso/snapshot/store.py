@@ -117,6 +117,11 @@ def _concerns(path: Path, facts: RunFacts) -> bool:
     return path.name == facts.key
 
 
+def size_text(size: int) -> str:
+    """A snapshot file's size as the run's line and ``snapshots`` show it."""
+    return f"{size / 1024:.0f} KiB" if size < 1 << 20 else f"{size / (1 << 20):.1f} MiB"
+
+
 def touch(path: Path) -> None:
     """Mark a snapshot used, so pruning keeps the ones runs restore."""
     try:

@@ -13,6 +13,7 @@ from django.db import connections
 from ... import fingerprint
 from ...conf import get_config
 from ...snapshot import manifest, store
+from .schemaiso import _age
 
 
 def handle_snapshots(
@@ -57,7 +58,7 @@ def _facts_by_alias(only: str | None) -> dict[str, tuple[dict[str, Any], dict[st
 
 def _row(entry: store.Listed, facts: dict[str, tuple[dict[str, Any], dict[str, Any]]]) -> tuple[str, ...]:
     age = _age(time.time() - entry.mtime)
-    size = f"{entry.size / 1024:.0f} KiB"
+    size = store.size_text(entry.size)
     if entry.manifest is None:
         return (entry.path.name, "?", age, size, "?", "?", "?", "?", f"unreadable: {entry.problem}")
     found = entry.manifest
@@ -74,9 +75,3 @@ def _row(entry: store.Listed, facts: dict[str, tuple[dict[str, Any], dict[str, A
     return (manifest.short_id(found), alias, age, size, str(found.get("postgresql", "?")),
             str(found.get("django", "?")), str(found.get("tables", "?")), str(migrations), fits)
 
-
-def _age(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.1f}{unit}"
-    return f"{seconds:.0f}s"
