@@ -17,17 +17,22 @@ from django.db import connections
 
 from .backends.creation import SchemaIsolationCreationMixin
 from .backends.extensions import IssuedQueryOperationsMixin
+from .backends.flush import FastFlushOperationsMixin, WorkerTablesIntrospectionMixin
 from .backends.state import close_with_pool
 from .backends.subclass import mix_into, same_named_subclass
 from .backends.wrapper import SchemaIsolationWrapperMixin
 
-#: What ``isolate`` replaced on each connection it changed: its class, its creation
-#: and its ops's class, for ``uninstall`` to put back.
-_replaced: weakref.WeakKeyDictionary[Any, tuple[type, Any, type]] = weakref.WeakKeyDictionary()
+#: What ``isolate`` replaced on each connection it changed: its class, its creation,
+#: its ops's class and its introspection's class, for ``uninstall`` to put back.
+_replaced: weakref.WeakKeyDictionary[Any, tuple[type, Any, type, type]] = weakref.WeakKeyDictionary()
 #: Marks the handler's instance dict with what ``install`` found there.
 _INSTALLED = "_schemaiso_installed"
 #: ``create_connection`` was the class's method, not an instance attribute.
 _NOT_SET = object()
+
+
+class IsolatedOperationsMixin(FastFlushOperationsMixin, IssuedQueryOperationsMixin):
+    """An isolated connection's ``ops``: the fast flush and the query log as issued."""
 
 
 def isolated_class(wrapper_class: type) -> type:
@@ -41,7 +46,10 @@ def isolated_class(wrapper_class: type) -> type:
         creation_class=same_named_subclass(
             SchemaIsolationCreationMixin, getattr(wrapper_class, "creation_class")
         ),
-        ops_class=same_named_subclass(IssuedQueryOperationsMixin, getattr(wrapper_class, "ops_class")),
+        ops_class=same_named_subclass(IsolatedOperationsMixin, getattr(wrapper_class, "ops_class")),
+        introspection_class=same_named_subclass(
+            WorkerTablesIntrospectionMixin, getattr(wrapper_class, "introspection_class")
+        ),
     )
 
 
@@ -51,10 +59,12 @@ def isolate(connection: Any) -> bool:
         return False
     if isinstance(connection, SchemaIsolationWrapperMixin):
         return True
-    _replaced[connection] = (type(connection), connection.creation, type(connection.ops))
+    _replaced[connection] = (type(connection), connection.creation, type(connection.ops),
+                             type(connection.introspection))
     connection.__class__ = isolated_class(type(connection))
     connection.creation = connection.creation_class(connection)
-    mix_into(connection.ops, IssuedQueryOperationsMixin)
+    mix_into(connection.ops, IsolatedOperationsMixin)
+    mix_into(connection.introspection, WorkerTablesIntrospectionMixin)
     return True
 
 
@@ -100,7 +110,8 @@ def uninstall() -> None:
         if replaced is None:
             continue
         close_with_pool(connection)
-        connection.__class__, connection.creation, connection.ops.__class__ = replaced
+        (connection.__class__, connection.creation, connection.ops.__class__,
+         connection.introspection.__class__) = replaced
 
 
 def close_connections() -> None:

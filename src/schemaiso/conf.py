@@ -14,13 +14,13 @@ from .naming import DEFAULT_PREFIX, fit_name, validate_schema_name
 
 _KNOWN_KEYS = {
     "PREFIX", "SHARED_SCHEMA", "SERIAL_TAGS", "CLONE_CONCURRENCY", "EXISTING_DATABASE",
-    "SNAPSHOT_DIR", "SNAPSHOT_KEEP", "FINGERPRINT_EXTRA",
+    "SNAPSHOT_DIR", "SNAPSHOT_KEEP", "FINGERPRINT_EXTRA", "FAST_FLUSH",
 }
 #: Keys that never change what ``migrate`` makes (where snapshots go, how many
 #: clones run at once, which tests are serial): not part of the fingerprint, so that
 #: a CI job tuning them still finds its kept template and snapshots.
 NOT_FINGERPRINTED_KEYS = frozenset({"SNAPSHOT_DIR", "SNAPSHOT_KEEP", "CLONE_CONCURRENCY",
-                                    "SERIAL_TAGS"})
+                                    "SERIAL_TAGS", "FAST_FLUSH"})
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,9 @@ class Config:
     snapshot_dir_setting: Any = ...
     #: How many snapshots the directory keeps (the newest).
     snapshot_keep: int = 10
+    #: Whether a ``TransactionTestCase`` flush empties only the tables holding rows
+    #: (False: Django's own ``TRUNCATE`` of every table).
+    fast_flush: bool = True
 
     def in_existing_database(self, alias: str) -> bool:
         """Whether ``alias`` runs inside an existing database instead of creating one."""
@@ -113,7 +116,17 @@ def get_config() -> Config:
         existing_database=existing,
         snapshot_dir_setting=_snapshot_dir(raw.get("SNAPSHOT_DIR", ...)),
         snapshot_keep=_snapshot_keep(raw.get("SNAPSHOT_KEEP", 10)),
+        fast_flush=_fast_flush(raw.get("FAST_FLUSH", True)),
     )
+
+
+def _fast_flush(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise SchemaIsoError(
+            "schemaiso: SCHEMAISO['FAST_FLUSH'] must be True (empty only the tables a "
+            f"test left rows in) or False (Django's TRUNCATE of every table), not {value!r}."
+        )
+    return value
 
 
 def _snapshot_dir(value: Any) -> Any:
