@@ -21,6 +21,10 @@ Environment:
     TESTPROJECT_SHARED_OBJECTS  "1" installs the "sharedobjects" app, whose migration
                          creates a collation, an enum and a function in the shared
                          schema (explicitly, as NetBox does), which snapshots must carry
+    TESTPROJECT_FLUSH_CHECK  "1" installs the "flushcheck" app: tables that make a
+                         flush hard, and scenarios that dump the database after each
+                         flush into $FLUSHCHECK_DUMP (tests/test_flush.py)
+    TESTPROJECT_FAST_FLUSH  "0" sets SCHEMAISO["FAST_FLUSH"] = False (Django's flush)
     TESTPROJECT_WITHOUT_EXTENSIONS  "1" leaves out the apps whose tables need an
                          extension (library: hstore; shop), for pytest-django's
                          --no-migrations, which creates tables without migrations
@@ -108,6 +112,10 @@ if int(os.environ.get("TESTPROJECT_WIDE_TABLES", "0")):
     INSTALLED_APPS.append("wide")
 if os.environ.get("TESTPROJECT_SHARED_OBJECTS") == "1":
     INSTALLED_APPS.append("sharedobjects")
+if os.environ.get("TESTPROJECT_FLUSH_CHECK") == "1":
+    INSTALLED_APPS.append("flushcheck")
+if os.environ.get("TESTPROJECT_FAST_FLUSH") == "0":
+    SCHEMAISO["FAST_FLUSH"] = False
 if os.environ.get("TESTPROJECT_DB_CACHE"):
     INSTALLED_APPS.append("dbcache")
     CACHES = {

@@ -15,4 +15,16 @@ def slots(request):
     return JsonResponse({"schema": schema, "keys": sorted(Slot.objects.values_list("key", flat=True))})
 
 
-urlpatterns = [path("admin/", admin.site.urls), path("slots/", slots)]
+def visit(request):
+    """Writes one row on the serving thread's own connection (flushcheck's live server test)."""
+    from flushcheck.models import Visit
+
+    Visit.objects.create(path=request.path)
+    return JsonResponse({"visits": Visit.objects.count()})
+
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("slots/", slots),
+    path("flushcheck/visit/", visit),
+]

@@ -165,10 +165,11 @@ def statements(found: Members, dirty: set[int]) -> FlushStatements:
         added = closure([member]) - truncated
         if delete_ms(member) > _TRUNCATE_MS_PER_TABLE * len(added):
             truncated |= added
-    deleted = _referencing_first(found, dirty - truncated)
-    if deleted is None:
-        truncated |= closure(dirty - truncated)
-        deleted = []
+    while True:
+        deleted, cycle = _referencing_first(found, dirty - truncated)
+        if not cycle:
+            break
+        truncated |= closure(cycle)
     sql = []
     if truncated:
         sql.append("TRUNCATE " + ", ".join(found.qualified(m) for m in sorted(truncated)))
@@ -177,11 +178,11 @@ def statements(found: Members, dirty: set[int]) -> FlushStatements:
     return FlushStatements(truncated=tuple(sorted(truncated)), deleted=tuple(deleted), sql=tuple(sql))
 
 
-def _referencing_first(found: Members, chosen: set[int]) -> list[int] | None:
+def _referencing_first(found: Members, chosen: set[int]) -> tuple[list[int], set[int]]:
     """``chosen`` ordered so that keys checked at once never see a referenced row
-    go before the rows referencing it; None when a cycle of such keys forbids it
-    (a table referencing itself is fine: one ``DELETE`` removes all its rows
-    before the statement's checks run)."""
+    go before the rows referencing it, and the members no order can place (a cycle
+    of such keys, and what hangs on it). A table referencing itself is fine: one
+    ``DELETE`` removes all its rows before the statement's checks run."""
     before: dict[int, set[int]] = {m: set() for m in chosen}  # member -> must go first
     for target in chosen:
         for source, deferred in found.referenced_by.get(target, {}).items():
@@ -192,7 +193,7 @@ def _referencing_first(found: Members, chosen: set[int]) -> list[int] | None:
     while len(order) < len(chosen):
         ready = sorted(m for m in chosen if m not in done and before[m] <= done)
         if not ready:
-            return None
+            return order, chosen - done
         order += ready
         done.update(ready)
-    return order
+    return order, set()
