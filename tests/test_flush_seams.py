@@ -1,0 +1,116 @@
+"""The fast flush's seams (backends/flush.py) on an isolated connection, in process:
+the introspection sql_flush uses lists what Django's lists, sql_flush returns
+Django's text without touching the database, and the flush's own statements run
+only for the statement sql_flush made."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.core.management.color import no_style
+from django.db import transaction
+from django.db.backends.base.introspection import BaseDatabaseIntrospection
+from django.test.utils import CaptureQueriesContext
+
+from schemaiso.backends.flush import FlushStatement
+from schemaiso.backends.state import get_state
+
+
+class _Rollback(Exception):
+    pass
+
+
+@pytest.fixture
+def connection(isolated_default: Any) -> Iterator[Any]:
+    state = get_state(isolated_default.settings_dict)
+    assert state is not None and state["role"] == "main"
+    yield isolated_default
+
+
+def _both(connection: Any, include_views: bool) -> tuple[list[str], list[str]]:
+    ours = connection.introspection.django_table_names(only_existing=True, include_views=include_views)
+    djangos = BaseDatabaseIntrospection.django_table_names(
+        connection.introspection, only_existing=True, include_views=include_views)
+    return ours, djangos
+
+
+# Shapes where a model's table name finds something else first on the search_path.
+SHAPES = [
+    # a view where the table was: a table only with include_views
+    "ALTER TABLE auth_user_groups RENAME TO was_user_groups; "
+    "CREATE VIEW auth_user_groups AS SELECT 1 AS id",
+    # the worker has no such table, the shared schema has: visible, listed
+    "ALTER TABLE auth_group_permissions RENAME TO was_group_permissions; "
+    "CREATE TABLE public.auth_group_permissions (id int)",
+    # a temporary table comes first on every search_path
+    "CREATE TEMP TABLE django_content_type (id int)",
+    # a sequence of that name hides the shared schema's table
+    "ALTER TABLE auth_user RENAME TO was_user; CREATE SEQUENCE auth_user; "
+    "CREATE TABLE public.auth_user (id int)",
+    # a partitioned table is a table; its partitions are not model tables
+    "ALTER TABLE auth_group RENAME TO was_group; "
+    "CREATE TABLE auth_group (id int) PARTITION BY RANGE (id); "
+    "CREATE TABLE auth_group_1 PARTITION OF auth_group DEFAULT",
+]
+
+
+@pytest.mark.parametrize("shape", ["", *SHAPES])
+@pytest.mark.parametrize("include_views", [False, True])
+def test_existing_model_tables_are_listed_as_django_lists_them(
+    connection: Any, shape: str, include_views: bool
+) -> None:
+    try:
+        with transaction.atomic():
+            if shape:
+                with connection.cursor() as cursor:
+                    cursor.execute(shape)
+            ours, djangos = _both(connection, include_views)
+            assert ours == djangos
+            assert type(ours) is list
+            raise _Rollback
+    except _Rollback:
+        pass
+
+
+def test_sql_flush_returns_djangos_text_and_runs_nothing(connection: Any) -> None:
+    tables = ["auth_group", "django_content_type"]
+    with CaptureQueriesContext(connection) as captured:
+        made = connection.ops.sql_flush(no_style(), tables, allow_cascade=True)
+        restarted = connection.ops.sql_flush(no_style(), tables, reset_sequences=True)
+    assert captured.captured_queries == []
+    assert made == ['TRUNCATE "auth_group", "django_content_type" CASCADE;']
+    assert isinstance(made[0], FlushStatement) and made[0].allow_cascade
+    # RESTART IDENTITY resets every table's sequences: Django's statement, as is.
+    assert restarted == ['TRUNCATE "auth_group", "django_content_type" RESTART IDENTITY;']
+    assert not isinstance(restarted[0], FlushStatement)
+
+
+def test_a_flush_empties_only_what_holds_rows_and_keeps_sequences(connection: Any) -> None:
+    from django.contrib.auth.models import Group, User
+
+    User.objects.create(username="u")
+    group = Group.objects.create(name="g")
+    with CaptureQueriesContext(connection) as captured:
+        call_command("flush", verbosity=0, interactive=False, reset_sequences=False,
+                     inhibit_post_migrate=True)
+    emptying = [q["sql"] for q in captured.captured_queries if q["sql"].startswith(("TRUNCATE", "DELETE"))]
+    assert len(emptying) == 1 and emptying[0].startswith("DELETE"), emptying
+    assert "auth_group" in emptying[0] and "auth_user" in emptying[0]
+    assert "auth_user_groups" not in emptying[0]  # never held a row
+    assert not User.objects.exists() and not Group.objects.exists()
+    # as TRUNCATE without RESTART IDENTITY: the sequence goes on
+    assert Group.objects.create(name="h").pk == group.pk + 1
+
+
+def test_a_plain_statement_list_runs_as_given(connection: Any) -> None:
+    from django.contrib.auth.models import Group
+
+    Group.objects.create(name="g")
+    with CaptureQueriesContext(connection) as captured:
+        connection.ops.execute_sql_flush(['TRUNCATE "auth_group" CASCADE;'])
+    ran = [q["sql"] for q in captured.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")]
+    assert ran == ['TRUNCATE "auth_group" CASCADE;']
+    assert not Group.objects.exists()
