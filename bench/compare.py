@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Stock Django vs schemaiso on a generated project of a given size, alternating.
 
-    python3 bench/compare.py --tables 300 --parallel 4 [--rounds 3] [--pytest]
+    python3 bench/compare.py --tables 300 --parallel 4 [--rounds 3] [--pytest] [--transactional N]
 
 Generates (or reuses) a synthetic project with ``--tables`` models (bench/generate.py),
 then runs its suite with ``manage.py test --parallel N --timing``, first under
@@ -9,8 +9,16 @@ then runs its suite with ``manage.py test --parallel N --timing``, first under
 times, on the same server with the same settings, each run with a fresh test
 database name. Prints database setup and teardown (Django's --timing), total wall
 time and server-side bytes (WAL, data files) per runner, medians over the rounds,
-and ends with one line: ``ratio setup=X teardown=Y total=Z`` (schemaiso / stock;
-below 1 means schemaiso is faster).
+and ends with one line: ``ratio setup=X teardown=Y total=Z tests=T`` (schemaiso /
+stock; below 1 means schemaiso is faster), where ``tests`` is the test phase: total
+wall minus setup and teardown (Python's start, the system checks, the tests).
+
+``--transactional N`` adds N TransactionTestCase tests to the project, each
+writing a few rows into a few models and leaving the whole project to its flush
+(no ``available_apps``), as most projects' do (bench/generate.py): the ``tests``
+ratio then measures the flush after each of them. It leaves out what else makes
+real suites' transactional tests slow (a live server, HTTP, fixtures): those cost
+the same under both runners.
 
 ``--keepdb`` measures warm runs instead: each runner first runs once with
 ``--keepdb``, untimed, into a test database of its own, and every timed run
@@ -308,6 +316,13 @@ def _in_workers(run: Run) -> float | None:
     return None if run.teardown is None or finish is None else run.teardown - finish
 
 
+def _test_phase(run: Run) -> float | None:
+    """The run's wall time outside database setup and teardown."""
+    if run.setup is None or run.teardown is None:
+        return None
+    return run.wall - run.setup - run.teardown
+
+
 def report(stock: list[Run], schemaiso: list[Run], note: str) -> None:
     rounds = len(stock)
     pytest = isinstance(stock[0], PytestRun)
@@ -333,6 +348,7 @@ def report(stock: list[Run], schemaiso: list[Run], note: str) -> None:
         ("database teardown", lambda r: r.teardown, _secs),
         *teardown_parts,
         ("total wall", lambda r: r.wall, _secs),
+        ("tests (wall-setup-td)", _test_phase, _secs),
         *minus_migrate,
         ("client CPU", lambda r: r.client_cpu, _secs),
         ("server CPU", lambda r: r.server.cpu, _secs),
@@ -372,7 +388,8 @@ def report(stock: list[Run], schemaiso: list[Run], note: str) -> None:
           "with a CHECKPOINT before and after each run (untimed).")
     print(f"ratio setup={_ratio(*medians['database setup'], digits=3)} "
           f"teardown={_ratio(*medians['database teardown'], digits=3)} "
-          f"total={_ratio(*medians['total wall'], digits=3)}", flush=True)
+          f"total={_ratio(*medians['total wall'], digits=3)} "
+          f"tests={_ratio(*medians['tests (wall-setup-td)'], digits=3)}", flush=True)
 
 
 # --- main -----------------------------------------------------------------------------
@@ -403,6 +420,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--pytest", action="store_true",
                         help="run the suite with pytest -n N (pytest-django, pytest-xdist): "
                         "plain, then with -p schemaiso.pytest_plugin")
+    parser.add_argument("--transactional", type=_bootstrap.positive_int, default=None,
+                        metavar="N", help="add N TransactionTestCase tests, each writing a few "
+                        "rows and flushing the whole project")
     parser.add_argument("--projects", type=Path, default=DEFAULT_PROJECTS, metavar="DIR",
                         help="where generated projects are cached (default bench/.projects)")
     parser.add_argument("--logs", type=Path, metavar="DIR",
@@ -466,7 +486,7 @@ def bench(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         try:
             admin_url, described = server_url(PROG, stack)
-            project = ensure_project(args.tables, args.projects.resolve())
+            project = ensure_project(args.tables, args.projects.resolve(), args.transactional or 0)
             # Compile once, untimed: the first run must not pay for writing .pyc files.
             subprocess.run([sys.executable, "-m", "compileall", "-q", str(project)], check=False,
                            stdout=subprocess.DEVNULL)
@@ -477,7 +497,9 @@ def bench(args: argparse.Namespace) -> int:
             stats = Stats(admin_url)
             stack.callback(stats.close)
             _bootstrap.say(PROG, f"server: {described} (server_version_num {stats.version})")
-            _bootstrap.say(PROG, f"project: {project} ({args.tables} models)")
+            transactional = (f", {args.transactional} more TransactionTestCase tests"
+                             if args.transactional else "")
+            _bootstrap.say(PROG, f"project: {project} ({args.tables} models{transactional})")
             if args.pytest:
                 command = (f"pytest -n {args.parallel}{' --reuse-db' if args.keepdb else ''}` "
                            "(schemaiso: `-p schemaiso.pytest_plugin`)")

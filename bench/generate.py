@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generate a synthetic Django project with a given number of models, for bench/.
 
-    python3 bench/generate.py --tables 300 [--projects DIR]   # prints the project dir
+    python3 bench/generate.py --tables 300 [--transactional N] [--projects DIR]  # prints its dir
 
 The project is a pure function of ``--tables`` and of this file: it is written
 once into ``<projects>/<tables>-<hash of this file>/`` (default
@@ -23,6 +23,11 @@ What it holds (model ``i`` = ``M<i>`` in app ``a<i // 25>``):
   counts, enough extra TestCase classes for 12 in all, and 4
   TransactionTestCase classes (last app) that commit rows with the same unique
   codes and check counts: they fail if two workers ever share tables.
+- with ``--transactional N``: N more TransactionTestCase tests (classes of
+  TX_PER_CLASS, round-robin over the apps, so that every worker gets some), each
+  writing a few rows into the first models of its app (a FK chain) and checking
+  them; no ``available_apps``, so each flush covers the whole project, as in most
+  real projects. Such a project lives in ``<tables>-t<N>-<hash>/``.
 - a ``pytest.ini`` (settings module, test files named ``tests.py``) for
   ``bench/compare.py --pytest``, which runs the same suite with pytest-django.
 
@@ -50,6 +55,10 @@ MIN_TESTCASE_CLASSES = 12
 TX_CLASSES = 4
 SEED_ROWS = 3
 TX_ROWS = 5
+TX_PER_CLASS = 5
+#: --transactional: models each test writes into, and rows into each.
+WRITES_MODELS = 3
+WRITES_ROWS = 2
 
 
 def generator_hash() -> str:
@@ -252,7 +261,45 @@ class Migration(migrations.Migration):
 # --- tests ------------------------------------------------------------------------------
 
 
-def tests_py(models: list[Model], extra_classes: int, last_app: bool) -> str:
+def writes_py(models: list[Model], counts: list[int]) -> list[str]:
+    """TransactionTestCase classes of --transactional: ``counts[k]`` tests in class k."""
+    written = models[:WRITES_MODELS]
+    out: list[str] = []
+    for k, count in enumerate(counts):
+        out += ["", "", f"class {models[0].label.upper()}WritesTx{k}Tests(TransactionTestCase):",
+                '    """Commits a few rows into a few models; the flush after each test',
+                '    covers the whole project (no available_apps)."""']
+        for n in range(count):
+            out += [
+                "",
+                f"    def test_writes_{n}(self):",
+                "        previous = None",
+                f"        for model in [{', '.join(m.name for m in written)}]:",
+                f"            for i in range({WRITES_ROWS}):",
+                '                fields = {"name": "w", "code": f"w-{i}", "value": i}',
+                '                if previous is not None and hasattr(model, "parent_id"):',
+                '                    fields["parent"] = previous',
+                "                row = model.objects.create(**fields)",
+                "            previous = row",
+                f'            self.assertEqual(model.objects.filter(code__startswith="w-").count(), '
+                f'{WRITES_ROWS})',
+            ]
+    return out
+
+
+def writes_per_app(apps: int, transactional: int) -> list[list[int]]:
+    """How many --transactional tests each class of each app holds: classes of
+    TX_PER_CLASS, dealt round-robin over the apps."""
+    classes = [min(TX_PER_CLASS, transactional - start)
+               for start in range(0, transactional, TX_PER_CLASS)]
+    dealt: list[list[int]] = [[] for _ in range(apps)]
+    for k, count in enumerate(classes):
+        dealt[k % apps].append(count)
+    return dealt
+
+
+def tests_py(models: list[Model], extra_classes: int, last_app: bool,
+             writes: list[int] | None = None) -> str:
     label, first = models[0].label, models[0]
     names = ", ".join(m.name for m in models)
     out = [
@@ -328,6 +375,7 @@ def tests_py(models: list[Model], extra_classes: int, last_app: bool) -> str:
                 f'        self.assertEqual(set({first.name}.objects.filter(code__startswith="tx-")'
                 f'.values_list("value", flat=True)), {{{k}}})',
             ]
+    out += writes_py(models, writes or [])
     return "\n".join(out) + "\n"
 
 
@@ -392,9 +440,10 @@ python_files = tests.py
 """
 
 
-def project_files(tables: int) -> Iterator[tuple[str, str]]:
+def project_files(tables: int, transactional: int = 0) -> Iterator[tuple[str, str]]:
     """(relative path, content) of every file of the project."""
     apps = apps_of(tables)
+    writes = writes_per_app(len(apps), transactional)
     labels = [group[0].label for group in apps]
     yield "manage.py", MANAGE_PY
     yield "pytest.ini", PYTEST_INI
@@ -407,21 +456,25 @@ def project_files(tables: int) -> Iterator[tuple[str, str]]:
         extra = extra_total // len(apps) + (1 if n < extra_total % len(apps) else 0)
         yield f"{label}/__init__.py", ""
         yield f"{label}/models.py", models_py(group)
-        yield f"{label}/tests.py", tests_py(group, extra, last_app=n == len(apps) - 1)
+        yield f"{label}/tests.py", tests_py(group, extra, last_app=n == len(apps) - 1,
+                                            writes=writes[n])
         yield f"{label}/migrations/__init__.py", ""
         yield f"{label}/migrations/0001_initial.py", initial_migration_py(group)
         yield f"{label}/migrations/0002_seed.py", seed_migration_py(group)
 
 
-def project_dir(tables: int, projects: Path = DEFAULT_PROJECTS) -> Path:
-    return projects / f"{tables}-{generator_hash()}"
+def project_dir(tables: int, projects: Path = DEFAULT_PROJECTS, transactional: int = 0) -> Path:
+    extra = f"-t{transactional}" if transactional else ""
+    return projects / f"{tables}{extra}-{generator_hash()}"
 
 
-def ensure_project(tables: int, projects: Path = DEFAULT_PROJECTS) -> Path:
+def ensure_project(tables: int, projects: Path = DEFAULT_PROJECTS, transactional: int = 0) -> Path:
     """The project's directory, written first if it is not there yet."""
     if tables < 1:
         raise ValueError(f"tables must be at least 1, got {tables}")
-    target = project_dir(tables, projects)
+    if transactional < 0:
+        raise ValueError(f"transactional must not be negative, got {transactional}")
+    target = project_dir(tables, projects, transactional)
     if (target / "manage.py").exists():
         return target
     projects.mkdir(parents=True, exist_ok=True)
@@ -429,7 +482,7 @@ def ensure_project(tables: int, projects: Path = DEFAULT_PROJECTS) -> Path:
     # never leave a half-written project behind under the final name.
     scratch = Path(tempfile.mkdtemp(prefix=f".{tables}-", dir=projects))
     try:
-        for relative, content in project_files(tables):
+        for relative, content in project_files(tables, transactional):
             path = scratch / relative
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(content)
@@ -448,10 +501,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="generate.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--tables", type=int, required=True, metavar="N",
                         help="number of models (each one table; M2Ms add join tables)")
+    parser.add_argument("--transactional", type=int, default=0, metavar="N",
+                        help="add N TransactionTestCase tests writing a few rows each")
     parser.add_argument("--projects", type=Path, default=DEFAULT_PROJECTS, metavar="DIR",
                         help=f"where generated projects are cached (default {DEFAULT_PROJECTS})")
     args = parser.parse_args(argv)
-    print(ensure_project(args.tables, args.projects.resolve()))
+    print(ensure_project(args.tables, args.projects.resolve(), args.transactional))
     return 0
 
 

@@ -54,7 +54,7 @@ def test_generated_migrations_match_the_models(tmp_path: Path) -> None:
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("mode", ["fresh", "keepdb", "snapshot"])
+@pytest.mark.parametrize("mode", ["fresh", "keepdb", "snapshot", "transactional"])
 def test_compare_runs_both_runners_and_prints_the_ratio_line(tmp_path: Path, mode: str) -> None:
     pytest.importorskip("psycopg", reason="bench/ uses psycopg 3 (the tox env has psycopg2 only)")
     server_url()
@@ -63,7 +63,7 @@ def test_compare_runs_both_runners_and_prints_the_ratio_line(tmp_path: Path, mod
     run = subprocess.run(
         [sys.executable, str(BENCH / "compare.py"), "--tables", "6", "--parallel", "2",
          "--rounds", "1", "--projects", str(tmp_path / "projects"), "--logs", str(logs),
-         *([f"--{mode}"] if mode != "fresh" else [])],
+         *{"fresh": [], "transactional": ["--transactional", "7"]}.get(mode, [f"--{mode}"])],
         cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600,
         stdin=subprocess.DEVNULL,
     )
@@ -74,14 +74,17 @@ def test_compare_runs_both_runners_and_prints_the_ratio_line(tmp_path: Path, mod
     number = r"\d+(?:\.\d+)?"
     # A warm stock run has nothing to tear down (0 s): no ratio to give.
     teardown = rf"(?:{number}|n/a)" if mode == "keepdb" else number
-    assert re.fullmatch(rf"ratio setup={number} teardown={teardown} total={number}", last), output
+    assert re.fullmatch(
+        rf"ratio setup={number} teardown={teardown} total={number} tests={number}", last), output
+    tests = 7 if mode == "transactional" else 0
+    assert re.search(rf"^tests +OK {18 + tests} +OK {18 + tests}$", run.stdout, re.MULTILINE), output
     assert _bench_databases() == before
     schemaiso_log = (logs / "round1-schemaiso.log").read_text()
-    assert ("migrate skipped" in schemaiso_log) == (mode != "fresh"), schemaiso_log
+    assert ("migrate skipped" in schemaiso_log) == (mode in ("keepdb", "snapshot")), schemaiso_log
     assert ("restored template" in schemaiso_log) == (mode == "snapshot"), schemaiso_log
     # Without --snapshot a schemaiso run writes a snapshot (the default) into a
     # directory of its own, so it never restores one another round wrote.
-    assert ("wrote snapshot" in schemaiso_log) == (mode == "fresh"), schemaiso_log
+    assert ("wrote snapshot" in schemaiso_log) == (mode in ("fresh", "transactional")), schemaiso_log
     assert ("warming up" in output) == (mode == "keepdb"), output
     assert ("making the snapshot" in output) == (mode == "snapshot"), output
 
@@ -106,7 +109,8 @@ def test_compare_pytest_mode_runs_both_plugins_and_prints_the_ratio_line(
     assert run.returncode == 0, output
     last = run.stdout.strip().splitlines()[-1]
     number = r"\d+(?:\.\d+)?"
-    assert re.fullmatch(rf"ratio setup={number} teardown={number} total={number}", last), output
+    assert re.fullmatch(
+        rf"ratio setup={number} teardown={number} total={number} tests={number}", last), output
     assert _bench_databases() == before  # stock's _gwN databases too, kept ones included
     assert ("warming up" in output) == keepdb, output
     for kind in ("stock", "schemaiso"):
