@@ -1,4 +1,5 @@
-"""SCHEMAISO['EXISTING_DATABASE'] and the shared schema it implies, as read from settings."""
+"""SCHEMAISO['EXISTING_DATABASE'] and the shared schema it implies, and FAST_FLUSH, as read
+from settings."""
 
 from __future__ import annotations
 
@@ -40,4 +41,18 @@ def test_public_cannot_be_the_shared_schema_inside_an_existing_database() -> Non
     settings = {"EXISTING_DATABASE": True, "SHARED_SCHEMA": "public"}
     with override_settings(SCHEMAISO=settings):
         with pytest.raises(SchemaIsoError, match="never on a worker's search_path"):
+            get_config()
+
+
+def test_fast_flush_is_on_unless_turned_off() -> None:
+    with override_settings(SCHEMAISO={}):
+        assert get_config().fast_flush
+    with override_settings(SCHEMAISO={"FAST_FLUSH": False}):
+        assert not get_config().fast_flush
+
+
+@pytest.mark.parametrize("value", ["no", 0, None])
+def test_fast_flush_must_be_a_bool(value: object) -> None:
+    with override_settings(SCHEMAISO={"FAST_FLUSH": value}):
+        with pytest.raises(SchemaIsoError, match=r"FAST_FLUSH'\] must be True .* or False"):
             get_config()

@@ -101,7 +101,8 @@ def test_fingerprint_extra_adds_the_files_data_migrations_read(tmp_path: Path) -
 def test_settings_that_do_not_shape_migrate_do_not_change_it() -> None:
     before = current()
     with override_settings(SCHEMAISO={"SNAPSHOT_DIR": None, "SNAPSHOT_KEEP": 3,
-                                      "CLONE_CONCURRENCY": 2, "SERIAL_TAGS": ["alone"]}):
+                                      "CLONE_CONCURRENCY": 2, "SERIAL_TAGS": ["alone"],
+                                      "FAST_FLUSH": False}):
         assert current() == before
     with override_settings(SCHEMAISO={"PREFIX": "other"}):
         assert current() != before

@@ -114,3 +114,60 @@ def test_a_plain_statement_list_runs_as_given(connection: Any) -> None:
     ran = [q["sql"] for q in captured.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")]
     assert ran == ['TRUNCATE "auth_group" CASCADE;']
     assert not Group.objects.exists()
+
+
+def test_djangos_flush_goes_through_the_three_seams(connection: Any, monkeypatch: Any) -> None:
+    """What the fast flush relies on in Django's flush command: the tables come from
+    ``introspection.django_table_names(only_existing=True, include_views=False)``,
+    the list ``ops.sql_flush`` returns reaches ``ops.execute_sql_flush`` as is, and
+    ``post_migrate`` follows when that list is not empty."""
+    from django.db.models.signals import post_migrate
+
+    seen: dict[str, Any] = {}
+    introspection, ops = connection.introspection, connection.ops
+    listed = introspection.django_table_names
+    made = ops.sql_flush
+
+    def django_table_names(*args: Any, **kwargs: Any) -> Any:
+        seen["listed"] = (args, kwargs)
+        return listed(*args, **kwargs)
+
+    def sql_flush(*args: Any, **kwargs: Any) -> Any:
+        seen["made"] = made(*args, **kwargs)
+        return seen["made"]
+
+    monkeypatch.setattr(introspection, "django_table_names", django_table_names)
+    monkeypatch.setattr(ops, "sql_flush", sql_flush)
+    monkeypatch.setattr(ops, "execute_sql_flush", lambda sql_list: seen.setdefault("ran", sql_list))
+
+    def receiver(**kwargs: Any) -> None:
+        seen["post_migrate"] = True
+
+    post_migrate.connect(receiver)
+    try:
+        call_command("flush", verbosity=0, interactive=False, reset_sequences=False)
+    finally:
+        post_migrate.disconnect(receiver)
+    assert seen["listed"] == ((), {"only_existing": True, "include_views": False})
+    assert seen["ran"] is seen["made"] and isinstance(seen["ran"][0], FlushStatement)
+    assert seen.get("post_migrate")
+
+
+def test_a_plan_that_fails_gives_way_to_djangos_statement(
+    connection: Any, monkeypatch: Any, caplog: Any
+) -> None:
+    """A statement of the plan failing (nothing the catalog showed) is rolled back to
+    its savepoint, and Django's own statement runs in the same transaction."""
+    from django.contrib.auth.models import Group
+
+    from schemaiso.backends import flush
+    from schemaiso.flush.plan import FlushStatements
+
+    Group.objects.create(name="g")
+    monkeypatch.setattr(flush, "statements", lambda found, dirty: FlushStatements(
+        truncated=(), deleted=(), sql=("DELETE FROM no_such_table",)))
+    with caplog.at_level("DEBUG", logger="schemaiso"):
+        call_command("flush", verbosity=0, interactive=False, reset_sequences=False,
+                     inhibit_post_migrate=True)
+    assert not Group.objects.exists()
+    assert "Django's flush of schema" in caplog.text and "no_such_table" in caplog.text

@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
 from ..conf import get_config
 from ..flush.catalog import read_catalog
@@ -90,12 +90,23 @@ class FastFlushOperationsMixin:
                 catalog = read_catalog(cursor, schema, list(request.tables))
                 found = members(catalog, request.tables, cascade=request.allow_cascade)
                 if isinstance(found, str):
-                    logger.debug("schemaiso: alias '%s': Django's flush of schema '%s': %s.",
-                                 connection.alias, schema, found)
-                    cursor.execute(str(request))
+                    self._djangos_flush(cursor, request, schema, found)
                     return
-                for sql in statements(found, members_with_rows(cursor, found)).sql:
-                    cursor.execute(sql)
+                planned = statements(found, members_with_rows(cursor, found)).sql
+                if not planned:
+                    return
+                try:
+                    with transaction.atomic(using=connection.alias):  # a savepoint
+                        for sql in planned:
+                            cursor.execute(sql)
+                except DatabaseError as exc:
+                    # Nothing the plan foresaw; Django's statement fails, or not, as it would.
+                    self._djangos_flush(cursor, request, schema, f"{type(exc).__name__}: {exc}")
+
+    def _djangos_flush(self, cursor: Any, request: FlushStatement, schema: str, why: str) -> None:
+        logger.debug("schemaiso: alias '%s': Django's flush of schema '%s': %s.",
+                     self.connection.alias, schema, why)
+        cursor.execute(str(request))
 
 
 class WorkerTablesIntrospectionMixin:
