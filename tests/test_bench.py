@@ -143,3 +143,23 @@ def test_pytest_timing_plugin_without_xdist(tmp_path: Path) -> None:
     assert re.fullmatch(r"bench-timing: setup=(\d+\.\d+) teardown=(\d+\.\d+) workers=1 "
                         r"sessionfinish=(\d+\.\d+)", last), output
     assert _bench_databases() == before
+
+
+@pytest.mark.e2e
+def test_flush_bench_times_both_flushes_and_prints_the_ratio_line(tmp_path: Path) -> None:
+    pytest.importorskip("psycopg", reason="bench/ uses psycopg 3 (the tox env has psycopg2 only)")
+    server_url()
+    before = _bench_databases()
+    run = subprocess.run(
+        [sys.executable, str(BENCH / "flush.py"), "--tables", "6", "--repeat", "2",
+         "--projects", str(tmp_path / "projects")],
+        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600,
+        stdin=subprocess.DEVNULL,
+    )
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output
+    number = r"\d+(?:\.\d+)?"
+    assert re.search(rf"^flush +{number} +{number}$", run.stdout, re.MULTILINE), output
+    last = run.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(rf"ratio flush={number} with_post_migrate={number}", last), output
+    assert _bench_databases() == before
