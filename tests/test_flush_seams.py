@@ -18,6 +18,8 @@ from django.test.utils import CaptureQueriesContext
 from schemaiso.backends.flush import FlushStatement
 from schemaiso.backends.state import get_state
 
+from .conftest import admin_connect
+
 
 class _Rollback(Exception):
     pass
@@ -171,3 +173,43 @@ def test_a_plan_that_fails_gives_way_to_djangos_statement(
                      inhibit_post_migrate=True)
     assert not Group.objects.exists()
     assert "Django's flush of schema" in caplog.text and "no_such_table" in caplog.text
+
+
+def test_rows_another_session_is_still_writing_are_flushed_once_it_commits(
+    connection: Any,
+) -> None:
+    """Django's TRUNCATE waits for a transaction writing to a table, then empties it;
+    the fast flush waits too (its probe alone would miss rows not yet committed)."""
+    import threading
+
+    from django.contrib.auth.models import Group
+    from django.db import connections
+
+    state = get_state(connection.settings_dict)
+    assert state is not None
+    database = connection.settings_dict["NAME"]
+    errors: list[BaseException] = []
+
+    def flush() -> None:
+        try:
+            call_command("flush", verbosity=0, interactive=False, reset_sequences=False,
+                         inhibit_post_migrate=True)
+        except BaseException as exc:  # noqa: BLE001 (reported by the test)
+            errors.append(exc)
+        finally:
+            connections.close_all()  # this thread's connection
+
+    with admin_connect(database) as writer, admin_connect(database) as watcher:
+        pid = writer.execute("SELECT pg_backend_pid()")[0][0]
+        writer.execute(f"BEGIN; INSERT INTO \"{state['schema']}\".auth_group (name) VALUES ('pending')")
+        flushing = threading.Thread(target=flush)
+        flushing.start()
+        # Ready when the flush waits for a lock the writer holds.
+        while not watcher.execute(
+            "SELECT 1 FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))", [pid]
+        ):
+            assert flushing.is_alive() and not errors, errors
+        writer.execute("COMMIT")
+        flushing.join(60)
+    assert not flushing.is_alive() and not errors, errors
+    assert not Group.objects.exists()

@@ -6,6 +6,12 @@ price of a file size each. A table with pages may still be empty (a rolled-back
 insert, rows a ``DELETE`` removed): one ``EXISTS`` each, in one statement, tells.
 Under row security a probe may not see every row: such a table with pages is
 taken as holding rows.
+
+The tables with pages are first locked in ``SHARE`` mode, which waits for every
+transaction writing to them and keeps new writers out until the flush commits:
+rows another session is still inserting (a thread's open transaction) are
+flushed once it commits, as Django's ``TRUNCATE``, which waits for them too,
+would flush them, instead of being missed by the probe.
 """
 
 from __future__ import annotations
@@ -18,6 +24,9 @@ from .plan import Members
 def members_with_rows(cursor: Any, found: Members) -> set[int]:
     """The members holding at least one row (their partitions and children included)."""
     candidates = found.maybe_holding_rows()
+    if candidates:
+        cursor.execute("LOCK TABLE " + ", ".join(found.qualified(m) for m in candidates)
+                       + " IN SHARE MODE")
     dirty = {m for m in candidates if found.unprobeable(m)}
     probed = [m for m in candidates if m not in dirty]
     if probed:

@@ -65,7 +65,8 @@ class Members:
         return sorted(m for m in self.tables if any(rels[o].pages for o in self.covers[m]))
 
     def unprobeable(self, member: int) -> bool:
-        """Row security may hide rows from a probe: such a table with pages is emptied."""
+        """Row security may hide rows from a probe (and a ``DELETE`` rule would rewrite
+        the ``DELETE``): such a table with pages is truncated without a probe."""
         rels = self.catalog.relations
         return any(rels[o].rewritten for o in self.covers[member])
 
