@@ -44,4 +44,9 @@ if [ ! -x .tox-venv/bin/tox ]; then
     .tox-venv/bin/python -m pip install --quiet --disable-pip-version-check "tox>=4.20"
 fi
 
-exec python3 tools/pgserver.py run -- .tox-venv/bin/tox "$@"
+# The server is thrown away after the run, so it need not survive a power cut:
+# --fast turns fsync, synchronous_commit and full_page_writes off (every other
+# setting stays at its default, which the tests rely on). The suite's runs are
+# mostly DDL and commits, each waiting for a flush to disk otherwise. The
+# benchmarks start their own server, with fsync on.
+exec python3 tools/pgserver.py run --fast -- .tox-venv/bin/tox "$@"
