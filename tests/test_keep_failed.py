@@ -23,7 +23,9 @@ def run_printed(command: str) -> str:
     return done.stdout
 
 
-@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+# fork is heavy (run once): the e2e isolation tests run both start methods everywhere,
+# and what is kept does not depend on how the workers started.
+@pytest.mark.parametrize("start_method", [pytest.param("fork", marks=pytest.mark.heavy), "spawn"])
 def test_failed_worker_schema_is_kept_and_the_printed_psql_line_opens_it(
     project: Project, start_method: str
 ) -> None:
